@@ -1,0 +1,56 @@
+"""What gets served: the project's ``main.py:app`` when it defines one (escape hatch),
+otherwise the app built by :func:`fastflyer.factory.create_app`."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .discovery import SubAppError, add_to_sys_path
+from .logs import logger
+from .readiness import readiness
+from .settings import FlyerSettings, get_settings
+
+
+class AppLoadError(Exception):
+    """The project could not be loaded; the message says what and where, without a traceback."""
+
+
+def load_application(settings: FlyerSettings | None = None) -> Any:
+    from .factory import FlyerApp, create_app
+    from .middleware.health import HealthCheckMiddleware
+
+    settings = settings or get_settings()
+    main_py = settings.app_root / "main.py"
+    try:
+        if main_py.is_file():
+            add_to_sys_path(settings.app_root)
+            try:
+                module = importlib.import_module("main")
+            except SubAppError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise AppLoadError(f"{main_py} failed to load: {type(exc).__name__}: {exc}") from exc
+            app = getattr(module, "app", None)
+            if app is not None:
+                if isinstance(app, FlyerApp):
+                    return app
+                logger.info(f"serving {main_py}:app as given (main.py escape hatch)")
+                # Keep the health checks the image and orchestrators rely on.
+                return HealthCheckMiddleware(app, settings.base_url, readiness)
+        return create_app(settings)
+    except SubAppError as exc:
+        raise AppLoadError(str(exc)) from exc
+
+
+def app_factory() -> Any:
+    """Import-string entry for uvicorn's reload mode (``fastflyer.application:app_factory``)."""
+    from .logs import configure_from_settings
+
+    settings = get_settings()
+    configure_from_settings(settings)
+    try:
+        return load_application(settings)
+    except AppLoadError as exc:
+        logger.error(str(exc))
+        raise SystemExit(1) from None

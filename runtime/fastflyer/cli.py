@@ -1,0 +1,125 @@
+"""The ``fastflyer`` command: a thin layer that maps subcommands onto the settings model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from . import __version__
+from .settings import FlyerSettings, SettingsError, internal_integration_notices, load_settings
+
+EXIT_CONFIG_ERROR = 2
+
+
+def _settings(**overrides: object) -> FlyerSettings:
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        for line in exc.lines:
+            print(f"fastflyer: invalid setting: {line}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG_ERROR) from None
+
+
+def _start_logging(settings: FlyerSettings) -> None:
+    from .logs import configure_from_settings, logger
+
+    configure_from_settings(settings)
+    for notice in internal_integration_notices():
+        logger.warning(notice)
+
+
+def cmd_serve(args: argparse.Namespace, force_reload: bool = False) -> int:
+    settings = _settings(**({"reload": True} if force_reload else {}))
+    _start_logging(settings)
+    from .server import serve
+
+    serve(settings)
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    settings = _settings()
+    from .server import resolve_workers
+
+    data = settings.public_dict()
+    workers, reason = resolve_workers(settings)
+    data["workers_resolved"] = workers
+    data["workers_decided_by"] = reason
+    print(json.dumps(data, indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    settings = _settings()
+    from .server import bind_address, display_host
+
+    url = f"http://{bind_address(display_host(settings.host), settings.port)}{args.path}"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:  # noqa: S310
+            ok = response.status == 200
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"fastflyer healthcheck: {url} unreachable: {exc}", file=sys.stderr)
+        return 1
+    if not ok:
+        print(f"fastflyer healthcheck: {url} answered {response.status}", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def cmd_create_app(args: argparse.Namespace) -> int:
+    from .scaffold import ScaffoldError, create_project
+
+    try:
+        target = create_project(Path(args.dir), name=args.name, prefix=args.prefix, force=args.force)
+    except ScaffoldError as exc:
+        print(f"fastflyer create_app: {exc}", file=sys.stderr)
+        return 1
+    print(f"Created a FastFlyer project in {target}")
+    print(f"Next: cd {target} && ./start-reload.sh   (docs at http://127.0.0.1:8080"
+          f"{args.prefix or '/flyer'}/docs)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastflyer",
+        description="FastFlyer: run and scaffold FastAPI services. Configure with flyer_* "
+        "environment variables (see `fastflyer config`).",
+    )
+    parser.add_argument("--version", action="version", version=f"fastflyer {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the production server (gunicorn + uvicorn workers)")
+    serve.set_defaults(func=cmd_serve)
+    dev = sub.add_parser("dev", help="run one hot-reloading server (development)")
+    dev.set_defaults(func=lambda a: cmd_serve(a, force_reload=True))
+    config = sub.add_parser("config", help="print the resolved settings as JSON (secrets masked)")
+    config.set_defaults(func=cmd_config)
+    health = sub.add_parser("healthcheck", help="exit 0 when the local service is healthy")
+    health.add_argument("--path", default="/health_check", help="path to probe")
+    health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait")
+    health.set_defaults(func=cmd_healthcheck)
+    create = sub.add_parser("create_app", aliases=["create-app"],
+                            help="scaffold a new project in the seed's layout")
+    create.add_argument("dir", nargs="?", default=".", help="target directory (default: .)")
+    create.add_argument("--name", help="service name (docs title)")
+    create.add_argument("--prefix", help="URL prefix of the routes (flyer_base_url), e.g. /orders")
+    create.add_argument("--force", action="store_true", help="overwrite an existing project")
+    create.set_defaults(func=cmd_create_app)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

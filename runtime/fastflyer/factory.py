@@ -1,0 +1,137 @@
+"""The app factory: a FastAPI app from the project's sub-apps, wrapped in FastFlyer's stack."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from fastapi import FastAPI
+
+from .discovery import add_to_sys_path, discover
+from .docs import install_docs
+from .errors import install_exception_handlers
+from .logs import logger
+from .middleware.access_log import AccessLogMiddleware, AccessLogWriter
+from .middleware.error_shield import ErrorShieldMiddleware
+from .middleware.health import LIVENESS_PATHS, READINESS_PATH, HealthCheckMiddleware
+from .middleware.request_id import RequestIdMiddleware
+from .readiness import readiness
+from .schemas import BaseResponse
+from .settings import FlyerSettings, get_settings
+
+CUSTOM_CONFIG_FIELDS = {
+    "title": "title",
+    "description": "description",
+    "version": "version",
+    "contact": "contact",
+    "license_info": "license_info",
+    "terms_of_service": "terms_of_service",
+    "openapi_tags": "openapi_tags",
+}
+
+
+def load_custom_config(app_root: Path) -> dict[str, Any]:
+    """OpenAPI info from ``settings.CustomConfig`` of the project (upper or lower case names)."""
+    if not (app_root / "settings.py").is_file():
+        return {}
+    add_to_sys_path(app_root)
+    module = importlib.import_module("settings")
+    config = getattr(module, "CustomConfig", None)
+    if config is None:
+        return {}
+    values: dict[str, Any] = {}
+    for attr, kwarg in CUSTOM_CONFIG_FIELDS.items():
+        for name in (attr.upper(), attr):
+            if hasattr(config, name):
+                values[kwarg] = getattr(config, name)
+                break
+    return values
+
+
+class FlyerApp(FastAPI):
+    """FastAPI with FastFlyer's pure-ASGI layers around the whole app (outside Starlette's
+    own error middleware, so that health checks skip everything and escaped errors are
+    logged once)."""
+
+    flyer_settings: FlyerSettings
+    access_log_writer: AccessLogWriter | None = None
+
+    def build_middleware_stack(self) -> Any:
+        settings = self.flyer_settings
+        app = ErrorShieldMiddleware(super().build_middleware_stack())
+        if settings.access_log:
+            self.access_log_writer = AccessLogWriter(settings.access_logfile)
+            app = AccessLogMiddleware(
+                app,
+                self.access_log_writer,
+                exclude=frozenset(settings.access_log_exclude),
+                json_format=settings.log_format == "json",
+            )
+        app = RequestIdMiddleware(app)
+        return HealthCheckMiddleware(app, settings.base_url, readiness)
+
+
+def _health_routes(app: FastAPI, base_url: str) -> None:
+    """Declare the health endpoints so OpenAPI documents them; the outer health layer answers
+    them before routing, so these handlers only run if that layer is bypassed."""
+
+    async def liveness() -> dict[str, Any]:
+        return {"code": 200, "message": "success"}
+
+    async def readiness_route() -> dict[str, Any]:
+        result = await readiness.check()
+        return {"code": 200 if result.ready else 503, "message": result.message}
+
+    for path in (*LIVENESS_PATHS, f"{base_url}/health_check"):
+        app.add_api_route(path, liveness, methods=["GET"], tags=["Health"],
+                          response_model=BaseResponse, summary="Liveness check")
+    app.add_api_route(READINESS_PATH, readiness_route, methods=["GET"], tags=["Health"],
+                      response_model=BaseResponse, summary="Readiness check",
+                      responses={503: {"model": BaseResponse, "description": "Not ready"}})
+
+
+def _make_hooks(app: FlyerApp, threads: int) -> tuple[Any, Any]:
+    async def startup() -> None:
+        # Bound the thread pool that runs `def` endpoints (anyio's default is 40).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        if "fastflyer.scheduler" in sys.modules:
+            sys.modules["fastflyer.scheduler"].start_schedulers()
+
+    async def shutdown() -> None:
+        if "fastflyer.scheduler" in sys.modules:
+            sys.modules["fastflyer.scheduler"].shutdown_schedulers()
+        if app.access_log_writer is not None:
+            app.access_log_writer.close()
+
+    return startup, shutdown
+
+
+def create_app(settings: FlyerSettings | None = None) -> FlyerApp:
+    """Build the service: built-in endpoints, docs, and every enabled sub-app's router."""
+    settings = settings or get_settings()
+    base = settings.base_url
+    info = {"title": "FastFlyer", "version": settings.version,
+            "description": "API service powered by FastFlyer."}
+    info.update(load_custom_config(settings.app_root))
+    app = FlyerApp(
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=f"{base}/openapi.json" if settings.docs_enable else None,
+        **info,
+    )
+    app.flyer_settings = settings
+    startup, shutdown = _make_hooks(app, settings.threads)
+    app.router.on_startup.append(startup)
+    app.router.on_shutdown.append(shutdown)
+    install_exception_handlers(app)
+    _health_routes(app, base)
+    if settings.docs_enable:
+        install_docs(app, base)
+    for sub_app in discover(settings.app_root, settings.apps_dir):
+        if sub_app.router is not None:
+            app.include_router(sub_app.router, prefix=base)
+            logger.debug(f"mounted sub-app '{sub_app.name}' under {base}")
+    return app

@@ -1,0 +1,167 @@
+"""One access-log line per request, written off the event loop.
+
+The middleware only measures and formats; a background thread does the blocking write, so a
+slow terminal or disk never stalls request handling. Health checks are answered before this
+layer and never logged; more paths can be excluded. Secrets never reach the line: headers
+are not logged and token-like query parameters are redacted.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import queue
+import re
+import sys
+import threading
+import time
+from typing import IO
+from urllib.parse import parse_qsl, urlencode
+
+import orjson
+
+from ..context import request_id_var
+from ..route_template import route_template
+from ..types import ASGIApp, Message, Receive, Scope, Send
+
+SENSITIVE_PARAM = re.compile(
+    r"(pass|pwd|secret|token|auth|key|sign|session|cookie|credential|code)", re.IGNORECASE
+)
+REDACTED = "***"
+
+
+def redact_query(query: bytes) -> str:
+    """The query string with values of token-like parameters replaced by ``***``."""
+    if not query:
+        return ""
+    text = query.decode("latin-1")
+    if not SENSITIVE_PARAM.search(text):
+        return text
+    pairs = parse_qsl(text, keep_blank_values=True)
+    return urlencode(
+        [(k, REDACTED if SENSITIVE_PARAM.search(k) else v) for k, v in pairs], safe="*/:"
+    )
+
+
+class AccessLogWriter:
+    """A queue drained by a daemon thread; started lazily so it lives in the worker process
+    (threads do not survive gunicorn's fork)."""
+
+    def __init__(self, destination: str = "-"):
+        self.destination = destination
+        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._pid: int | None = None
+        self._thread: threading.Thread | None = None
+        self._stream: IO[str] | None = None
+
+    def _open(self) -> IO[str]:
+        if self.destination in ("-", "stdout"):
+            return sys.stdout
+        if self.destination == "stderr":
+            return sys.stderr
+        return open(self.destination, "a", buffering=1 << 16, encoding="utf-8")  # noqa: SIM115
+
+    def _start(self) -> None:
+        self._pid = os.getpid()
+        self._queue = queue.SimpleQueue()
+        self._stream = self._open()
+        self._thread = threading.Thread(target=self._run, name="fastflyer-access-log", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)
+
+    def write(self, line: str) -> None:
+        if self._pid != os.getpid():
+            self._start()
+        self._queue.put(line)
+
+    def _run(self) -> None:
+        stream, q = self._stream, self._queue
+        assert stream is not None
+        while True:
+            line = q.get()
+            if line is None:
+                break
+            lines = [line]
+            try:  # batch whatever queued up meanwhile: one write + flush per batch
+                while len(lines) < 1024:
+                    nxt = q.get_nowait()
+                    if nxt is None:
+                        q.put(None)
+                        break
+                    lines.append(nxt)
+            except queue.Empty:
+                pass
+            try:
+                stream.write("".join(lines))
+                stream.flush()
+            except (OSError, ValueError):
+                pass  # a closed/full destination must not kill the worker
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+
+    def close(self, timeout: float = 2.0) -> None:
+        if self._thread is None or self._pid != os.getpid():
+            return
+        self._queue.put(None)
+        self._thread.join(timeout)
+        self._thread = None
+
+
+class AccessLogMiddleware:
+    def __init__(self, app: ASGIApp, writer: AccessLogWriter, exclude: frozenset[str] = frozenset(),
+                 json_format: bool = False):
+        self.app = app
+        self.writer = writer
+        self.exclude = exclude
+        self.json_format = json_format
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exclude:
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500  # if the app raises before answering, the shield sends a 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            self.writer.write(self._line(scope, status, time.perf_counter() - start))
+
+    def _line(self, scope: Scope, status: int, elapsed: float) -> str:
+        client = scope.get("client")
+        client_addr = f"{client[0]}:{client[1]}" if client else "-"
+        query = redact_query(scope.get("query_string", b""))
+        path = scope["path"] + (f"?{query}" if query else "")
+        latency_ms = round(elapsed * 1000, 3)
+        now = time.time()
+        request_id = request_id_var.get() or "-"
+        template = route_template(scope) or scope["path"]
+        if self.json_format:
+            return orjson.dumps({
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now))
+                + f".{int(now % 1 * 1000):03d}" + time.strftime("%z", time.localtime(now)),
+                "level": "INFO",
+                "message": f"{scope['method']} {path} {status}",
+                "logger": "fastflyer.access",
+                "request_id": request_id,
+                "pid": os.getpid(),
+                "method": scope["method"],
+                "path": path,
+                "route": template,
+                "status": status,
+                "latency_ms": latency_ms,
+                "client": client_addr,
+            }).decode() + "\n"
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d}"
+        return (
+            f"{stamp} | ACCESS   | {os.getpid()} | {request_id} | {client_addr} - "
+            f'"{scope["method"]} {path} HTTP/{scope.get("http_version", "1.1")}" {status} '
+            f"{latency_ms}ms\n"
+        )
