@@ -163,15 +163,16 @@ def test_readme_table_matches_the_settings_model():
     rows = re.findall(r"^\| `(flyer_[a-z0-9_]+)` \| ([^|]*) \|", text, re.M)
     documented = {name: default.strip() for name, default in rows}
     fields = {f"flyer_{name}" for name in FlyerSettings.model_fields}
-    assert set(documented) == fields
+    assert set(documented) == fields, "run `python3 tools/settings_table.py`"
     defaults = load_settings(app_root="/app").public_dict()
+    hint = "run `python3 tools/settings_table.py` to regenerate the README table"
     for name in fields:
-        value = defaults[name.removeprefix("flyer_")]
         shown = documented[name].strip("`")
         if name in ("flyer_app_root", "flyer_graceful_timeout", "flyer_workers"):
             continue  # documented in words: cwd / 10 (1 with reload) / auto
+        value = defaults[name.removeprefix("flyer_")]
         if isinstance(value, bool):
             value = "1" if value else "0"
         elif value is None or value == [] or value == "":
             value = "(unset)"
-        assert shown == str(value), f"{name}: README says {shown!r}, model says {value!r}"
+        assert shown == str(value), f"{name}: README says {shown!r}, model says {value!r}; {hint}"

@@ -9,12 +9,17 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
+from .dependencies import register_probes
 from .discovery import add_to_sys_path, discover
 from .docs import install_docs
 from .errors import install_exception_handlers
 from .logs import logger
+from .openapi import document_error_envelope
 from .middleware.access_log import AccessLogMiddleware, AccessLogWriter
+from .middleware.basic_auth import BasicAuthMiddleware
+from .middleware.body_limit import BodySizeLimitMiddleware
 from .middleware.error_shield import ErrorShieldMiddleware
 from .middleware.health import LIVENESS_PATHS, READINESS_PATH, HealthCheckMiddleware
 from .middleware.request_id import RequestIdMiddleware
@@ -59,9 +64,27 @@ class FlyerApp(FastAPI):
     flyer_settings: FlyerSettings
     access_log_writer: AccessLogWriter | None = None
 
+    def openapi(self) -> dict[str, Any]:
+        if not self.openapi_schema:
+            self.openapi_schema = document_error_envelope(super().openapi())
+        return self.openapi_schema
+
     def build_middleware_stack(self) -> Any:
         settings = self.flyer_settings
-        app = ErrorShieldMiddleware(super().build_middleware_stack())
+        app: Any = super().build_middleware_stack()
+        if settings.max_body_size:
+            app = BodySizeLimitMiddleware(app, settings.max_body_size)
+        if settings.auth_enable:
+            app = BasicAuthMiddleware(app, settings.auth_user, settings.auth_pass.get_secret_value())
+        if settings.cors_origins:
+            app = CORSMiddleware(
+                app,
+                allow_origins=settings.cors_origins,
+                allow_methods=["*"],
+                allow_headers=["*"],
+                expose_headers=["X-Request-ID"],
+            )
+        app = ErrorShieldMiddleware(app)
         if settings.access_log:
             self.access_log_writer = AccessLogWriter(settings.access_logfile)
             app = AccessLogMiddleware(
@@ -93,10 +116,11 @@ def _health_routes(app: FastAPI, base_url: str) -> None:
                       responses={503: {"model": BaseResponse, "description": "Not ready"}})
 
 
-def _make_hooks(app: FlyerApp, threads: int) -> tuple[Any, Any]:
+def _make_hooks(app: FlyerApp, settings: FlyerSettings) -> tuple[Any, Any]:
     async def startup() -> None:
         # Bound the thread pool that runs `def` endpoints (anyio's default is 40).
-        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        register_probes(readiness, settings)
         if "fastflyer.scheduler" in sys.modules:
             sys.modules["fastflyer.scheduler"].start_schedulers()
 
@@ -123,7 +147,7 @@ def create_app(settings: FlyerSettings | None = None) -> FlyerApp:
         **info,
     )
     app.flyer_settings = settings
-    startup, shutdown = _make_hooks(app, settings.threads)
+    startup, shutdown = _make_hooks(app, settings)
     app.router.on_startup.append(startup)
     app.router.on_shutdown.append(shutdown)
     install_exception_handlers(app)

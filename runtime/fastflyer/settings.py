@@ -120,6 +120,11 @@ class FlyerSettings(BaseSettings):
     db_chartset: str = Field("utf8mb4", description="MySQL character set (seed's spelling).")
     db_recycle_rate: int = Field(900, ge=1, description="Seconds before a pooled connection is recycled.")
     db_pool_size: int = Field(32, ge=1, description="Connection pool size.")
+    db_url: SecretStr | None = Field(
+        None,
+        description="SQLAlchemy URL of the database (e.g. sqlite:////data/app.db); "
+        "overrides flyer_db_host/port/user/pass/name.",
+    )
 
     @field_validator("base_url", mode="before")
     @classmethod
