@@ -163,3 +163,68 @@ def test_broken_sub_app_names_itself(tmp_path):
         for name in list(sys.modules):
             if name == "app" or name.startswith("app."):
                 del sys.modules[name]
+
+
+def _forget_project_modules(root) -> None:
+    for name in list(sys.modules):
+        if name in ("app", "settings", "main") or name.startswith("app."):
+            del sys.modules[name]
+    sys.path[:] = [p for p in sys.path if not p.startswith(str(root))]
+
+
+def test_main_py_app_is_served_instead_of_the_factory(tmp_path):
+    from fastflyer.application import load_application
+
+    write_project(tmp_path, {
+        "main.py": """
+            from fastapi import FastAPI
+            app = FastAPI()
+
+            @app.get("/custom")
+            async def custom():
+                return {"mine": True}
+        """,
+        **SEED_STYLE,
+    })
+    try:
+        app = load_application(load_settings(app_root=tmp_path))
+        with TestClient(app) as c:
+            assert c.get("/custom").json() == {"mine": True}
+            assert c.get("/flyer/demo?id=1").status_code == 404  # the factory is not used
+            # The health checks the image relies on still answer.
+            assert c.get("/health_check").json() == {"code": 200, "message": "success"}
+    finally:
+        _forget_project_modules(tmp_path)
+
+
+def test_main_py_with_create_app_is_used_as_is(tmp_path):
+    from fastflyer.application import load_application
+    from fastflyer.factory import FlyerApp
+
+    write_project(tmp_path, {
+        "main.py": "from fastflyer import create_app\napp = create_app()\n",
+        **SEED_STYLE,
+    })
+    import os
+
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        app = load_application(load_settings(app_root=tmp_path))
+        assert isinstance(app, FlyerApp)
+        with TestClient(app) as c:
+            assert c.get("/flyer/demo?id=2").json()["data"] == {"itemId": 2}
+    finally:
+        os.chdir(old)
+        _forget_project_modules(tmp_path)
+
+
+def test_broken_main_py_is_reported(tmp_path):
+    from fastflyer.application import AppLoadError, load_application
+
+    write_project(tmp_path, {"main.py": "raise ValueError('bad main')\n"})
+    try:
+        with pytest.raises(AppLoadError, match="main.py failed to load: ValueError: bad main"):
+            load_application(load_settings(app_root=tmp_path))
+    finally:
+        _forget_project_modules(tmp_path)

@@ -10,18 +10,26 @@ import urllib.request
 from pathlib import Path
 
 from . import __version__
-from .settings import FlyerSettings, SettingsError, internal_integration_notices, load_settings
+from .settings import (
+    FlyerSettings,
+    SettingsError,
+    internal_integration_notices,
+    load_settings,
+    use_settings,
+)
 
 EXIT_CONFIG_ERROR = 2
 
 
 def _settings(**overrides: object) -> FlyerSettings:
     try:
-        return load_settings(**overrides)
+        settings = load_settings(**overrides)
     except SettingsError as exc:
         for line in exc.lines:
             print(f"fastflyer: invalid setting: {line}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG_ERROR) from None
+    use_settings(settings)
+    return settings
 
 
 def _start_logging(settings: FlyerSettings) -> None:
@@ -79,7 +87,7 @@ def cmd_create_app(args: argparse.Namespace) -> int:
         return 1
     print(f"Created a FastFlyer project in {target}")
     print(f"Next: cd {target} && ./start-reload.sh   (docs at http://127.0.0.1:8080"
-          f"{args.prefix or '/flyer'}/docs)")
+          f"{(args.prefix or '/flyer').rstrip('/') or '/flyer'}/docs)")
     return 0
 
 

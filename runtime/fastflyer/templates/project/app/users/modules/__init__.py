@@ -1,0 +1,1 @@
+"""Business logic of the users app, one module per topic."""

@@ -1,0 +1,1 @@
+"""Input and output models of the users app, one module per topic."""
