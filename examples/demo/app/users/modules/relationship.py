@@ -1,18 +1,22 @@
-"""Who follows whom (in memory; replaced by a dataset-backed store)."""
+"""Who follows whom, in the ``flyer_demo_follows`` table (see :mod:`.db`)."""
 
 from __future__ import annotations
 
-import threading
+import contextlib
 
-_lock = threading.Lock()
-_followers: dict[int, set[int]] = {}
+from sqlalchemy.exc import IntegrityError
+
+from .db import FOLLOWS, table
 
 
 def follow(user_id: int, target_id: int) -> None:
-    with _lock:
-        _followers.setdefault(target_id, set()).add(user_id)
+    """``user_id`` follows ``target_id`` (following twice changes nothing)."""
+    # IntegrityError: a concurrent identical follow won the race, with the same outcome.
+    with contextlib.suppress(IntegrityError):
+        table(FOLLOWS).insert_ignore({"user_id": user_id, "target_id": target_id},
+                                     ["user_id", "target_id"])
 
 
 def followers(user_id: int) -> list[int]:
-    with _lock:
-        return sorted(_followers.get(user_id, ()))
+    rows = table(FOLLOWS).find(target_id=user_id, order_by="user_id")
+    return [row["user_id"] for row in rows]

@@ -1,34 +1,37 @@
-"""User storage (in memory; replaced by a dataset-backed store)."""
+"""User storage in the ``flyer_demo_users`` table (see :mod:`.db`)."""
 
 from __future__ import annotations
 
-import itertools
-import threading
+from .db import FOLLOWS, USERS, table
 
-_lock = threading.Lock()
-_ids = itertools.count(1)
-_users: dict[int, dict] = {}
+FIELDS = ("name", "email")
+
+
+def _public(row) -> dict:
+    return {"id": row["id"], "name": row["name"], "email": row["email"]}
 
 
 def list_users(offset: int, limit: int) -> tuple[list[dict], int]:
-    with _lock:
-        rows = sorted(_users.values(), key=lambda u: u["id"])
-    return [dict(u) for u in rows[offset : offset + limit]], len(rows)
+    users = table(USERS)
+    rows = users.find(order_by="id", _limit=limit, _offset=offset)
+    return [_public(row) for row in rows], users.count()
 
 
 def get_user(user_id: int) -> dict | None:
-    with _lock:
-        user = _users.get(user_id)
-    return dict(user) if user else None
+    row = table(USERS).find_one(id=user_id)
+    return _public(row) if row else None
 
 
 def create_user(data: dict) -> dict:
-    with _lock:
-        user = {"id": next(_ids), **data}
-        _users[user["id"]] = user
-    return dict(user)
+    row = {key: data[key] for key in FIELDS}
+    user_id = table(USERS).insert(row)
+    return {"id": user_id, **row}
 
 
 def delete_user(user_id: int) -> bool:
-    with _lock:
-        return _users.pop(user_id, None) is not None
+    deleted = table(USERS).delete(id=user_id)
+    if deleted:
+        follows = table(FOLLOWS)
+        follows.delete(user_id=user_id)
+        follows.delete(target_id=user_id)
+    return deleted

@@ -13,7 +13,7 @@ router = APIRouter(prefix="/users")
 
 @router.get("", response_model=UserListResponse, summary="List users")
 def users(
-    offset: int = Query(0, ge=0, description="Index of the first user."),
+    offset: int = Query(0, ge=0, le=2**31 - 1, description="Index of the first user."),
     limit: int = Query(20, ge=1, le=100, description="Page size."),
 ):
     rows, total = list_users(offset, limit)

@@ -5,7 +5,7 @@ from pydantic import BaseModel, Field
 
 
 class FollowIn(BaseModel):
-    target_id: int = Field(..., ge=1, description="The user to follow.")
+    target_id: int = Field(..., ge=1, le=2**31 - 1, description="The user to follow.")
 
 
 class FollowersResponse(DataResponse[list[int]]):
