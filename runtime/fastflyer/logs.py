@@ -13,7 +13,7 @@ import orjson
 from loguru import logger
 from loguru._logger import Logger
 
-from .context import request_id_var
+from .context import request_id_var, trace_id_var
 
 # The seed calls logger.warn(); loguru only has warning(). Alias it on the class so that
 # bound/opt() loggers have it too (same function object, so caller frames stay right).
@@ -53,6 +53,9 @@ def _add_context(record: dict[str, Any]) -> None:
     request_id = request_id_var.get()
     if request_id is not None:
         record["extra"]["request_id"] = request_id
+    trace_id = trace_id_var.get()
+    if trace_id is not None:
+        record["extra"]["trace_id"] = trace_id
 
 
 def json_line(record: dict[str, Any]) -> str:
@@ -146,9 +149,10 @@ def _route_stdlib_logging() -> None:
     access.handlers = []
     access.propagate = False
     access.disabled = True
-    # httpx logs every request at INFO; FastFlyer's Client logs its own redacted line.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # Chatty libraries: httpx logs every request at INFO (FastFlyer's Client logs its own
+    # redacted line); alembic (through dataset) logs its plugin set-up at INFO.
+    for name in ("httpx", "httpcore", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def configure_from_settings(settings: Any) -> None:

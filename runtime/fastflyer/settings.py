@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -68,6 +67,12 @@ class FlyerSettings(BaseSettings):
     max_body_size: int = Field(
         10 * 1024 * 1024, ge=0, description="Largest request body in bytes (413 beyond; 0 = no limit)."
     )
+    max_header_size: int = Field(
+        64 * 1024, ge=1024, description="Largest request line + headers in bytes (431 beyond)."
+    )
+    header_timeout: float = Field(
+        10.0, gt=0, description="Seconds a client has to send a request's headers (slow clients)."
+    )
     forwarded_allow_ips: str = Field(
         "", description="Proxies whose X-Forwarded-* headers are trusted (comma list or `*`); empty = none."
     )
@@ -99,6 +104,10 @@ class FlyerSettings(BaseSettings):
     # --- metrics ----------------------------------------------------------------------
     metrics_enable: bool = Field(True, description="Serve Prometheus metrics.")
     metrics_path: str = Field("/metrics", description="Path of the Prometheus metrics endpoint.")
+    otel_enable: bool = Field(
+        False, description="OpenTelemetry tracing (needs the `otel` extra; configured by the "
+        "standard `OTEL_*` variables, e.g. OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME)."
+    )
 
     # --- security ---------------------------------------------------------------------
     auth_enable: bool = Field(False, description="HTTP Basic auth on app routes.")
@@ -249,10 +258,21 @@ def load_settings(**overrides: Any) -> FlyerSettings:
         raise SettingsError(list(seen.values())) from None
 
 
-@lru_cache(maxsize=1)
+_current: FlyerSettings | None = None
+
+
 def get_settings() -> FlyerSettings:
-    """The process-wide settings, read once."""
-    return load_settings()
+    """The process-wide settings, read once (or as installed by :func:`use_settings`)."""
+    global _current
+    if _current is None:
+        _current = load_settings()
+    return _current
+
+
+def use_settings(settings: FlyerSettings) -> None:
+    """Make ``settings`` the process-wide settings (the CLI installs what it validated)."""
+    global _current
+    _current = settings
 
 
 def internal_integration_notices(environ: dict[str, str] | None = None) -> list[str]:

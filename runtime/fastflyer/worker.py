@@ -4,15 +4,35 @@ timeout) and readiness turned off the moment SIGTERM arrives."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 import sys
 from typing import Any
 
 from gunicorn.arbiter import Arbiter
+from uvicorn.config import Config
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
 
 from .readiness import readiness
+from .settings import FlyerSettings, get_settings
+
+# Longest wait, on shutdown, for a just-accepted connection to deliver its request.
+FRESH_CONNECTION_GRACE = 1.0
+
+
+def apply_request_guards(config: Config, settings: FlyerSettings) -> None:
+    """Cap the size of, and the time to receive, a request's head (see protocol.py)."""
+    try:
+        import httptools  # noqa: F401
+    except ImportError:  # h11 fallback: it has its own size cap, but no deadline
+        config.http = "h11"
+        config.h11_max_incomplete_event_size = settings.max_header_size
+        return
+    from .protocol import GuardedHttpToolsProtocol
+
+    config.http = GuardedHttpToolsProtocol
 
 
 class DrainingServer(Server):
@@ -21,6 +41,22 @@ class DrainingServer(Server):
     def handle_exit(self, sig: int, frame: Any) -> None:
         readiness.start_draining()
         super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn closes every connection without a parsed request at once, including ones
+        # accepted a moment ago whose request is already on the wire: under load (SIGTERM,
+        # max_requests recycling) those requests were lost. Stop accepting, let such fresh
+        # connections become in-flight requests (bounded wait), then shut down as usual.
+        for server in self.servers:
+            server.close()
+        loop = asyncio.get_running_loop()
+        grace = min(FRESH_CONNECTION_GRACE, self.config.timeout_graceful_shutdown or 0)
+        deadline = loop.time() + grace
+        while loop.time() < deadline and any(
+            getattr(conn, "cycle", False) is None for conn in self.server_state.connections
+        ):
+            await asyncio.sleep(0.01)
+        await super().shutdown(sockets)
 
 
 class FlyerWorker(UvicornWorker):
@@ -43,6 +79,7 @@ class FlyerWorker(UvicornWorker):
         # 503 beyond this many concurrent connections/requests in this worker.
         self.config.limit_concurrency = self.cfg.worker_connections
         self.config.timeout_graceful_shutdown = self.cfg.graceful_timeout
+        apply_request_guards(self.config, get_settings())
 
     async def _serve(self) -> None:
         self.config.app = self.wsgi

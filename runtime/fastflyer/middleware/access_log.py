@@ -8,6 +8,7 @@ are not logged and token-like query parameters are redacted.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import os
@@ -21,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
-from ..context import request_id_var
+from ..context import request_id_var, trace_id_var
 from ..route_template import route_template
 from ..types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,6 +30,7 @@ SENSITIVE_PARAM = re.compile(
     r"(pass|pwd|secret|token|auth|key|sign|session|cookie|credential|code)", re.IGNORECASE
 )
 REDACTED = "***"
+FLUSH_INTERVAL = 0.05  # seconds a line may wait before the writer thread gets it
 
 
 def redact_query(query: bytes) -> str:
@@ -45,13 +47,17 @@ def redact_query(query: bytes) -> str:
 
 
 class AccessLogWriter:
-    """A queue drained by a daemon thread; started lazily so it lives in the worker process
-    (threads do not survive gunicorn's fork)."""
+    """Lines are batched on the event loop and handed to a daemon thread every
+    ``FLUSH_INTERVAL`` seconds, which does the blocking write: one cross-thread hand-off per
+    batch instead of per request. The thread is started lazily so that it lives in the
+    worker process (threads do not survive gunicorn's fork)."""
 
     def __init__(self, destination: str = "-"):
         self.destination = destination
-        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
-        self._pid: int | None = None
+        self.pid: int | None = None
+        self._queue: queue.SimpleQueue[list[str] | None] = queue.SimpleQueue()
+        self._pending: list[str] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
         self._thread: threading.Thread | None = None
         self._stream: IO[str] | None = None
 
@@ -63,37 +69,40 @@ class AccessLogWriter:
         return open(self.destination, "a", buffering=1 << 16, encoding="utf-8")  # noqa: SIM115
 
     def _start(self) -> None:
-        self._pid = os.getpid()
+        self.pid = os.getpid()
         self._queue = queue.SimpleQueue()
+        self._pending = []
+        self._flush_handle = None
         self._stream = self._open()
         self._thread = threading.Thread(target=self._run, name="fastflyer-access-log", daemon=True)
         self._thread.start()
         atexit.register(self.close)
 
     def write(self, line: str) -> None:
-        if self._pid != os.getpid():
+        if self.pid != os.getpid():
             self._start()
-        self._queue.put(line)
+        self._pending.append(line)
+        if self._flush_handle is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # not on an event loop: hand over at once
+                self.flush()
+                return
+            self._flush_handle = loop.call_later(FLUSH_INTERVAL, self.flush)
+
+    def flush(self) -> None:
+        """Hand the pending lines to the writer thread."""
+        self._flush_handle = None
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self._queue.put(batch)
 
     def _run(self) -> None:
         stream, q = self._stream, self._queue
         assert stream is not None
-        while True:
-            line = q.get()
-            if line is None:
-                break
-            lines = [line]
-            try:  # batch whatever queued up meanwhile: one write + flush per batch
-                while len(lines) < 1024:
-                    nxt = q.get_nowait()
-                    if nxt is None:
-                        q.put(None)
-                        break
-                    lines.append(nxt)
-            except queue.Empty:
-                pass
+        while (batch := q.get()) is not None:
             try:
-                stream.write("".join(lines))
+                stream.write("".join(batch))
                 stream.flush()
             except (OSError, ValueError):
                 pass  # a closed/full destination must not kill the worker
@@ -101,8 +110,11 @@ class AccessLogWriter:
             stream.flush()
 
     def close(self, timeout: float = 2.0) -> None:
-        if self._thread is None or self._pid != os.getpid():
+        if self._thread is None or self.pid != os.getpid():
             return
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        self.flush()
         self._queue.put(None)
         self._thread.join(timeout)
         self._thread = None
@@ -115,6 +127,8 @@ class AccessLogMiddleware:
         self.writer = writer
         self.exclude = exclude
         self.json_format = json_format
+        self._stamp_second = -1
+        self._stamp_prefix = ""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.exclude:
@@ -134,34 +148,44 @@ class AccessLogMiddleware:
         finally:
             self.writer.write(self._line(scope, status, time.perf_counter() - start))
 
+    def _stamp(self, now: float) -> str:
+        """``2026-11-28 09:00:00.123``; the seconds part is formatted once per second."""
+        second = int(now)
+        if second != self._stamp_second:
+            self._stamp_second = second
+            self._stamp_prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        return f"{self._stamp_prefix}.{int((now - second) * 1000):03d}"
+
     def _line(self, scope: Scope, status: int, elapsed: float) -> str:
         client = scope.get("client")
         client_addr = f"{client[0]}:{client[1]}" if client else "-"
         query = redact_query(scope.get("query_string", b""))
         path = scope["path"] + (f"?{query}" if query else "")
         latency_ms = round(elapsed * 1000, 3)
-        now = time.time()
         request_id = request_id_var.get() or "-"
-        template = route_template(scope) or scope["path"]
+        pid = self.writer.pid or os.getpid()
         if self.json_format:
-            return orjson.dumps({
-                "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now))
-                + f".{int(now % 1 * 1000):03d}" + time.strftime("%z", time.localtime(now)),
+            now = time.time()
+            record = {
+                "time": self._stamp(now).replace(" ", "T") + time.strftime("%z"),
                 "level": "INFO",
                 "message": f"{scope['method']} {path} {status}",
                 "logger": "fastflyer.access",
                 "request_id": request_id,
-                "pid": os.getpid(),
+                "pid": pid,
                 "method": scope["method"],
                 "path": path,
-                "route": template,
+                "route": route_template(scope) or scope["path"],
                 "status": status,
                 "latency_ms": latency_ms,
                 "client": client_addr,
-            }).decode() + "\n"
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d}"
+            }
+            trace_id = trace_id_var.get()
+            if trace_id is not None:
+                record["trace_id"] = trace_id
+            return orjson.dumps(record).decode() + "\n"
         return (
-            f"{stamp} | ACCESS   | {os.getpid()} | {request_id} | {client_addr} - "
+            f"{self._stamp(time.time())} | ACCESS   | {pid} | {request_id} | {client_addr} - "
             f'"{scope["method"]} {path} HTTP/{scope.get("http_version", "1.1")}" {status} '
             f"{latency_ms}ms\n"
         )

@@ -3,12 +3,18 @@ them into memory: by ``Content-Length`` up front, or by counting a chunked body 
 
 from __future__ import annotations
 
+from fastapi import HTTPException
+
 from ..errors import envelope
 from ..types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """An HTTPException so that FastAPI's body parsing re-raises it (as a 413) instead of
+    turning it into "400 There was an error parsing the body"."""
+
+    def __init__(self, message: str):
+        super().__init__(413, message, headers={"Connection": "close"})
 
 
 class BodySizeLimitMiddleware:
@@ -47,7 +53,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.message)
             return message
 
         async def tracking_send(message: Message) -> None:

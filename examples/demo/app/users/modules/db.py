@@ -1,9 +1,9 @@
 """The users app's tables, stored with dataset: SQLite by default (a file in the temp dir),
 the database of ``flyer_db_url``, or MySQL when ``flyer_db_host`` is set.
 
-Nothing connects at import (the app may be imported in the gunicorn master); the tables are
-created on first use with ``CREATE TABLE IF NOT EXISTS``, which is safe when several workers
-start at once.
+Nothing is imported or connected at import time (the app is imported in the gunicorn master,
+and SQLAlchemy + dataset cost ~20 MiB and ~0.3 s): the first query opens the pool and creates
+the tables with ``CREATE TABLE IF NOT EXISTS``, which is safe when several workers start at once.
 """
 
 from __future__ import annotations
@@ -12,28 +12,32 @@ import tempfile
 import threading
 from pathlib import Path
 
-from fastflyer.database import get_dataset_pool
 from fastflyer.settings import get_settings
-from sqlalchemy import Column, Integer, MetaData, String, Table, UniqueConstraint
-from sqlalchemy.schema import CreateTable
 
 USERS = "flyer_demo_users"
 FOLLOWS = "flyer_demo_follows"
 
-_schema = MetaData()
-Table(USERS, _schema,
-      Column("id", Integer, primary_key=True, autoincrement=True),
-      Column("name", String(64), nullable=False),
-      Column("email", String(254), nullable=False))
-Table(FOLLOWS, _schema,
-      Column("id", Integer, primary_key=True, autoincrement=True),
-      Column("user_id", Integer, nullable=False),
-      Column("target_id", Integer, nullable=False),
-      # Also the index of followers(target_id) lookups; created with the table (no race).
-      UniqueConstraint("target_id", "user_id"))
+
+def _schema():
+    from sqlalchemy import Column, Integer, MetaData, String, Table, UniqueConstraint
+
+    schema = MetaData()
+    Table(USERS, schema,
+          Column("id", Integer, primary_key=True, autoincrement=True),
+          Column("name", String(64), nullable=False),
+          Column("email", String(254), nullable=False))
+    Table(FOLLOWS, schema,
+          Column("id", Integer, primary_key=True, autoincrement=True),
+          Column("user_id", Integer, nullable=False),
+          Column("target_id", Integer, nullable=False),
+          # Also the index of followers(target_id) lookups; created with the table (no race).
+          UniqueConstraint("target_id", "user_id"))
+    return schema
 
 
 def _connect():
+    from fastflyer.database import get_dataset_pool
+
     settings = get_settings()
     if settings.db_url is not None:
         return get_dataset_pool(url=settings.db_url.get_secret_value())
@@ -51,19 +55,21 @@ def _connect():
     return get_dataset_pool(url=f"sqlite:///{Path(tempfile.gettempdir()) / 'flyer_demo.db'}")
 
 
-data_set = _connect()
-_ready = False
+data_set = None
 _ready_lock = threading.Lock()
 
 
 def table(name: str):
     """The dataset table ``name``, creating the demo's tables on first use."""
-    global _ready
-    if not _ready:
+    global data_set
+    if data_set is None:
         with _ready_lock:
-            if not _ready:
-                with data_set.engine.begin() as conn:
-                    for definition in _schema.sorted_tables:
+            if data_set is None:
+                from sqlalchemy.schema import CreateTable
+
+                pool = _connect()
+                with pool.engine.begin() as conn:
+                    for definition in _schema().sorted_tables:
                         conn.execute(CreateTable(definition, if_not_exists=True))
-                _ready = True
+                data_set = pool
     return data_set[name]

@@ -1,0 +1,1 @@
+"""Reference servers the harness measures FastFlyer against (run with plain uvicorn)."""

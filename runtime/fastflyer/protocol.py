@@ -1,0 +1,96 @@
+"""uvicorn's httptools protocol with two guards it lacks: a cap on the size of a request's
+head (431 beyond it; otherwise one client can make a worker buffer and parse megabytes of
+headers) and a deadline for receiving it (otherwise slowloris clients hold connections —
+and slots of ``flyer_worker_connections`` — forever)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .settings import get_settings
+
+BODY_431 = b'{"code":431,"message":"Request header fields too large"}'
+RESPONSE_431 = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-type: application/json\r\n"
+    b"content-length: " + str(len(BODY_431)).encode() + b"\r\n"
+    b"connection: close\r\n\r\n" + BODY_431
+)
+
+
+LINGER_SECONDS = 2.0
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        settings = get_settings()  # read once per process; importable class for reload mode
+        self.max_head_bytes = settings.max_header_size
+        self.head_timeout = settings.header_timeout
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._head_bytes = 0
+        self._reading_head = True
+        self._discarding = False
+        self._head_timer: asyncio.TimerHandle | None = self.loop.call_later(
+            self.head_timeout, self._head_timed_out
+        )
+
+    def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            return
+        if not self._reading_head:
+            super().data_received(data)
+            return
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+        self._head_bytes += len(data)
+        super().data_received(data)
+        # Still no complete head after this many bytes (body bytes that follow a complete
+        # head in the same chunk do not count): refuse.
+        if (
+            self._reading_head
+            and self._head_bytes > self.max_head_bytes
+            and not self.transport.is_closing()
+        ):
+            self._refuse_head()
+
+    def _refuse_head(self) -> None:
+        # Lingering close: answer, stop sending, and drain what the client is still sending
+        # for a moment, so that closing with unread data does not reset the connection
+        # before the client has read the 431.
+        self._cancel_head_timer()
+        self._discarding = True
+        self.transport.write(RESPONSE_431)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        self._head_bytes = 0
+        self._cancel_head_timer()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._reading_head = True  # the next request's head; its timer starts with its data
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._reading_head and not self.transport.is_closing():
+            self.transport.close()
+

@@ -1,0 +1,1 @@
+"""Fault-injection tools of the reliability tests: a switchable TCP proxy, a load generator."""
