@@ -211,7 +211,7 @@ def test_main_py_with_create_app_is_used_as_is(tmp_path):
     os.chdir(tmp_path)
     try:
         app = load_application(load_settings(app_root=tmp_path))
-        assert isinstance(app, FlyerApp)
+        assert isinstance(app.app, FlyerApp)  # main.py's own app, behind the health layer
         with TestClient(app) as c:
             assert c.get("/flyer/demo?id=2").json()["data"] == {"itemId": 2}
     finally:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from fastflyer.logs import logger
+from fastflyer.scheduler import SKIPPED
 
 from tests.support import REPO, base_env, free_port, need_redis
 
@@ -169,8 +170,8 @@ def test_locked_function_called_directly_with_redis_down_returns_none():
         async def async_job():
             calls.append("async")
 
-        assert sync_job() is None
-        assert asyncio.run(async_job()) is None
+        assert sync_job() is SKIPPED
+        assert asyncio.run(async_job()) is SKIPPED
     finally:
         logger.remove(sink)
     assert calls == []
@@ -196,7 +197,7 @@ def test_lock_is_mutual_exclusion_for_direct_calls():
     first = threading.Thread(target=lambda: results.append(job()))
     first.start()
     assert inside.acquire(timeout=10)
-    assert job() is None  # held by the first call: skipped
+    assert job() is SKIPPED  # held by the first call: skipped
     release.set()
     first.join()
     assert results == ["ran"]

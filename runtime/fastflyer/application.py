@@ -33,12 +33,13 @@ def load_application(settings: FlyerSettings | None = None) -> Any:
                 raise AppLoadError(f"{main_py} failed to load: {type(exc).__name__}: {exc}") from exc
             app = getattr(module, "app", None)
             if app is not None:
-                if isinstance(app, FlyerApp):
-                    return app
-                logger.info(f"serving {main_py}:app as given (main.py escape hatch)")
-                # Keep the health checks the image and orchestrators rely on.
+                if not isinstance(app, FlyerApp):
+                    logger.info(f"serving {main_py}:app as given (main.py escape hatch)")
+                # Health checks answered before FastAPI's own call frames (the FlyerApp stack
+                # answers them too, for `uvicorn main:app`); for a foreign app, they keep the
+                # checks the image and orchestrators rely on.
                 return HealthCheckMiddleware(app, settings.base_url, readiness)
-        return create_app(settings)
+        return HealthCheckMiddleware(create_app(settings), settings.base_url, readiness)
     except SubAppError as exc:
         raise AppLoadError(str(exc)) from exc
 

@@ -11,18 +11,20 @@ import anyio.to_thread
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from . import telemetry
 from .dependencies import register_probes
 from .discovery import add_to_sys_path, discover
 from .docs import install_docs
 from .errors import install_exception_handlers
 from .logs import logger
-from .openapi import document_error_envelope
 from .middleware.access_log import AccessLogMiddleware, AccessLogWriter
 from .middleware.basic_auth import BasicAuthMiddleware
 from .middleware.body_limit import BodySizeLimitMiddleware
 from .middleware.error_shield import ErrorShieldMiddleware
 from .middleware.health import LIVENESS_PATHS, READINESS_PATH, HealthCheckMiddleware
+from .middleware.metrics import MetricsMiddleware
 from .middleware.request_id import RequestIdMiddleware
+from .openapi import document_error_envelope
 from .readiness import readiness
 from .schemas import BaseResponse
 from .settings import FlyerSettings, get_settings
@@ -94,6 +96,9 @@ class FlyerApp(FastAPI):
                 json_format=settings.log_format == "json",
             )
         app = RequestIdMiddleware(app)
+        app = telemetry.wrap_asgi(app, settings)
+        if settings.metrics_enable:
+            app = MetricsMiddleware(app, settings.metrics_path)
         return HealthCheckMiddleware(app, settings.base_url, readiness)
 
 
@@ -121,6 +126,7 @@ def _make_hooks(app: FlyerApp, settings: FlyerSettings) -> tuple[Any, Any]:
         # Bound the thread pool that runs `def` endpoints (anyio's default is 40).
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         register_probes(readiness, settings)
+        telemetry.start_tracing(settings, app.title)  # per worker, after gunicorn's fork
         if "fastflyer.scheduler" in sys.modules:
             sys.modules["fastflyer.scheduler"].start_schedulers()
 
@@ -129,6 +135,7 @@ def _make_hooks(app: FlyerApp, settings: FlyerSettings) -> tuple[Any, Any]:
             sys.modules["fastflyer.scheduler"].shutdown_schedulers()
         if app.access_log_writer is not None:
             app.access_log_writer.close()
+        telemetry.flush_tracing()
 
     return startup, shutdown
 
@@ -136,6 +143,7 @@ def _make_hooks(app: FlyerApp, settings: FlyerSettings) -> tuple[Any, Any]:
 def create_app(settings: FlyerSettings | None = None) -> FlyerApp:
     """Build the service: built-in endpoints, docs, and every enabled sub-app's router."""
     settings = settings or get_settings()
+    telemetry.instrument_libraries(settings)  # before the project's modules make clients
     base = settings.base_url
     info = {"title": "FastFlyer", "version": settings.version,
             "description": "API service powered by FastFlyer."}

@@ -30,6 +30,7 @@ import tenacity
 from . import status
 from .context import REQUEST_ID_HEADER, current_request_id
 from .logs import logger
+from .metrics import record_outbound
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -212,11 +213,14 @@ class _Call:
         }
         self._log("INFO" if response.status_code < 400 else "WARNING",
                   str(response.status_code), attempts)
+        record_outbound(self.request.url.host, response.status_code,
+                        time.perf_counter() - self.started)
         return response
 
     def failed(self, exc: httpx.TransportError, statistics: dict[str, Any]) -> ThirdPartyError:
         attempts = statistics.get("attempt_number", 1)
         self._log("WARNING", type(exc).__name__, attempts)
+        record_outbound(self.request.url.host, "error", time.perf_counter() - self.started)
         cls = ThirdPartyTimeoutError if isinstance(exc, httpx.TimeoutException) else (
             ThirdPartyNetworkError)
         return cls(f"{self.request.method} {self.url} failed after {attempts} attempt(s): "

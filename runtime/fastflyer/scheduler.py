@@ -54,6 +54,7 @@ from typing import Any
 
 import redis
 import redis.asyncio
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
@@ -153,6 +154,22 @@ def _redis_args(url: str | None) -> dict[str, Any] | None:
 _clients = _Clients()
 
 
+class _Skipped:
+    """What a locked function returns when it did not run (lock held, tick taken, backend
+    down): falsy, and told apart from a run that returned None (metrics count it)."""
+
+    __slots__ = ()
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "SKIPPED"
+
+
+SKIPPED = _Skipped()
+
+
 class JobLock:
     """What ``scheduler.lock()`` attaches to a function: its lock name, expiry and tick size."""
 
@@ -176,12 +193,13 @@ class JobLock:
             return None
         return math.floor(time.time() / self.tick_seconds)
 
-    def _skip(self, why: str, exc: BaseException | None = None) -> None:
+    def _skip(self, why: str, exc: BaseException | None = None) -> _Skipped:
         if exc is None:
             logger.debug(f"job lock {self.name!r}: {why}; skipping this run")
         else:
             logger.warning(f"job lock {self.name!r}: {why} ({type(exc).__name__}: {exc}); "
                            "skipping this run")
+        return SKIPPED
 
     def _claim_redis(self, client: redis.Redis, tick: int | None) -> bool:
         if tick is None:
@@ -441,8 +459,22 @@ class FlyerAsyncIOScheduler(_FlyerScheduler, AsyncIOScheduler):
             super().shutdown(wait)
 
 
+def _count_job_event(event: JobExecutionEvent) -> None:
+    from .metrics import record_job_run
+
+    if event.exception is not None:
+        outcome = "failure"
+    elif event.retval is SKIPPED:
+        outcome = "lock_skipped"
+    else:
+        outcome = "success"
+    record_job_run(event.job_id, outcome)
+
+
 background_scheduler = FlyerBackgroundScheduler()
 asyncio_scheduler = FlyerAsyncIOScheduler()
+for _scheduler in (background_scheduler, asyncio_scheduler):
+    _scheduler.add_listener(_count_job_event, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
 
 
 def start_schedulers() -> None:
@@ -472,6 +504,7 @@ __all__ = [
     "start_schedulers",
     "shutdown_schedulers",
     "job_lock",
+    "SKIPPED",
     "lock_dir",
     "FlyerBackgroundScheduler",
     "FlyerAsyncIOScheduler",

@@ -3,6 +3,7 @@ settings model; or, with ``flyer_reload``, one hot-reloading uvicorn process."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from typing import Any
@@ -54,7 +55,34 @@ def gunicorn_options(settings: FlyerSettings, workers: int) -> dict[str, Any]:
     }
     if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
         options["worker_tmp_dir"] = "/dev/shm"  # heartbeat files off the (maybe slow) disk
+    if settings.metrics_enable:
+        options["post_fork"] = _metrics_post_fork
+        options["child_exit"] = _metrics_child_exit
     return options
+
+
+def _metrics_post_fork(server: Any, worker: Any) -> None:
+    from .metrics import worker_started
+
+    try:
+        worker_started()
+    except Exception as exc:  # noqa: BLE001 - metrics must never stop a worker from booting
+        logger.warning(f"worker metrics unavailable: {type(exc).__name__}: {exc}")
+
+
+def _metrics_child_exit(server: Any, worker: Any) -> None:
+    from .metrics import worker_exited
+
+    try:
+        worker_exited(worker.pid)
+    except Exception as exc:  # noqa: BLE001 - an exception here would stop the master
+        logger.warning(f"could not account for exited worker {worker.pid}: {exc}")
+
+
+def _drop_socket_close_noise(record: logging.LogRecord) -> bool:
+    # uvicorn closes the listening sockets itself on shutdown; gunicorn then reports EBADF
+    # for each at INFO on every clean stop. Nothing is wrong, so say nothing.
+    return not record.getMessage().startswith("Error while closing socket [Errno 9]")
 
 
 def _gunicorn_logger_class() -> type:
@@ -68,6 +96,7 @@ def _gunicorn_logger_class() -> type:
             for log in (self.error_log, self.access_log):
                 log.handlers = []
                 log.propagate = True
+            self.error_log.addFilter(_drop_socket_close_noise)
 
     return _GunicornLogger
 
@@ -100,6 +129,10 @@ def serve_gunicorn(settings: FlyerSettings) -> None:
                 sys.exit(1)
 
     announce(settings, workers, reason)
+    if settings.metrics_enable:
+        from .metrics import prepare_multiprocess_dir
+
+        prepare_multiprocess_dir()  # before the app (and prometheus_client) loads
     FlyerApplication().run()
 
 
@@ -122,9 +155,15 @@ def serve_reload(settings: FlyerSettings) -> None:
     """One uvicorn process that restarts when a file of the project changes."""
     import uvicorn
 
+    from .worker import apply_request_guards
+
     announce(settings, 1, "reload mode")
+    guards = uvicorn.Config(app=None)
+    apply_request_guards(guards, settings)
     uvicorn.run(
         "fastflyer.application:app_factory",
+        http=guards.http,
+        h11_max_incomplete_event_size=guards.h11_max_incomplete_event_size,
         factory=True,
         host=settings.host,
         port=settings.port,

@@ -1,0 +1,112 @@
+"""Request metrics and the ``/metrics`` endpoint, as one pure ASGI layer just inside the
+health checks (which are therefore never counted).
+
+Requests are labelled by the route template they matched (``/flyer/items/{item_id}``), never
+the raw path, and by status class, so ids in URLs cannot blow up the number of series; a
+request no route matched counts as ``<unmatched>``. The scrape itself is not counted.
+
+Writing to the shared files is the costly part, so answered requests are tallied in memory
+and written once per event-loop iteration (at once, under load, for all the requests that
+finished in it; before a scrape answered here) - never later than the worker's next turn, so
+totals stay exact. The in-progress gauge is published once a second (a gauge is a sample).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import anyio.to_thread
+
+from ..metrics import STATUS_CLASSES, UNMATCHED_ROUTE, RequestTally, get_metrics
+from ..route_template import route_template
+from ..types import ASGIApp, Message, Receive, Scope, Send
+
+# Anything else (h11 accepts any token as a method) is counted as "other".
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE",
+                           "CONNECT"})
+PUBLISH_INTERVAL = 1.0  # seconds between updates of the in-progress gauge
+
+
+class MetricsMiddleware:
+    def __init__(self, app: ASGIApp, path: str = "/metrics"):
+        self.app = app
+        self.path = path
+        self.metrics = get_metrics()
+        self.in_progress = 0
+        self.published: int | None = None
+        self.publisher: asyncio.TimerHandle | None = None
+        self.pending: dict[tuple[str, str, str], RequestTally] = {}
+        self.flush_scheduled = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":  # a (new) event loop: publish from it
+                if self.publisher is not None:
+                    self.publisher.cancel()
+                self._publish()
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        if scope["path"] == self.path and method in ("GET", "HEAD"):
+            await self._expose(scope, send)
+            return
+        status = 500  # if the app raises before answering, the error shield sends a 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        if self.publisher is None:
+            self._publish()
+        start = time.perf_counter()
+        self.in_progress += 1
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            self.in_progress -= 1
+            key = (method if method in KNOWN_METHODS else "other",
+                   route_template(scope) or UNMATCHED_ROUTE,
+                   STATUS_CLASSES.get(status // 100, "other"))
+            tally = self.pending.get(key)
+            if tally is None:
+                tally = self.pending[key] = RequestTally()
+            tally.add(time.perf_counter() - start)
+            if not self.flush_scheduled:
+                self.flush_scheduled = True
+                asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        batch, self.pending = self.pending, {}
+        self.flush_scheduled = False
+        self.metrics.write_requests(batch)
+
+    def _publish(self) -> None:
+        """Write the in-progress count when it changed; runs on this worker's event loop."""
+        if self.in_progress != self.published:
+            self.metrics.http_in_progress.set(self.in_progress)
+            self.published = self.in_progress
+        self.publisher = asyncio.get_running_loop().call_later(PUBLISH_INTERVAL, self._publish)
+
+    async def _expose(self, scope: Scope, send: Send) -> None:
+        accept = ""
+        for name, value in scope["headers"]:
+            if name == b"accept":
+                accept = value.decode("latin-1")
+                break
+        self._flush()  # this worker's own latest requests
+        # Reading every worker's files is blocking I/O: keep it off the event loop.
+        body, content_type = await anyio.to_thread.run_sync(self.metrics.render, accept)
+        await send({
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", content_type.encode("latin-1")),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+            ],
+        })
+        await send({"type": "http.response.body",
+                    "body": b"" if scope["method"] == "HEAD" else body})
