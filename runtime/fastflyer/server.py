@@ -172,7 +172,7 @@ def serve_reload(settings: FlyerSettings) -> None:
         reload_includes=["*.py", "*.json", "*.yaml", "*.yml", "*.toml"],
         timeout_graceful_shutdown=settings.graceful_timeout_seconds,
         timeout_keep_alive=settings.keepalive,
-        limit_concurrency=settings.worker_connections,
+        limit_concurrency=settings.worker_connections + 1,  # see FlyerWorker.__init__
         forwarded_allow_ips=settings.forwarded_allow_ips,
         access_log=False,
         server_header=False,

@@ -76,8 +76,10 @@ class FlyerWorker(UvicornWorker):
             std = logging.getLogger(name)
             std.handlers = []
             std.propagate = True
-        # 503 beyond this many concurrent connections/requests in this worker.
-        self.config.limit_concurrency = self.cfg.worker_connections
+        # 503 beyond this many concurrent connections in this worker. uvicorn refuses a request
+        # once `connections >= limit` (the requesting connection included), so the limit is
+        # one more than the number of connections to allow.
+        self.config.limit_concurrency = self.cfg.worker_connections + 1
         self.config.timeout_graceful_shutdown = self.cfg.graceful_timeout
         apply_request_guards(self.config, get_settings())
 
