@@ -175,6 +175,8 @@ def native_contenders(cpu: int | None) -> list[Contender]:
                   (Cell("item", 100),), flyer(True), access_log=Path("access.log")),
         Contender("R0", "bare FastAPI app on uvicorn, same routes and bodies",
                   main_cells, uvicorn("r0_fastapi")),
+        Contender("R0r", "the demo's own routers on a bare FastAPI app (same route table)",
+                  (Cell("item", 100),), uvicorn("r0_routers")),
         Contender("R1", "raw ASGI callable on uvicorn, health body",
                   (Cell("health", 100),), uvicorn("r1_raw_asgi")),
     ]

@@ -22,9 +22,13 @@ RESPONSE_431 = (
 
 
 LINGER_SECONDS = 2.0
+SWEEP_SECONDS = 1.0  # how often a server looks for heads that took too long
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """Per request this costs two attribute writes; the deadline is enforced by one periodic
+    sweep per server over its connections, not by a timer per request."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         settings = get_settings()  # read once per process; importable class for reload mode
@@ -36,9 +40,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._reading_head = True
         self._discarding = False
-        self._head_timer: asyncio.TimerHandle | None = self.loop.call_later(
-            self.head_timeout, self._head_timed_out
-        )
+        self._head_since: float | None = self.loop.time()
+        state = self.server_state
+        if not getattr(state, "_fastflyer_sweeping", False):
+            state._fastflyer_sweeping = True  # type: ignore[attr-defined]
+            self.loop.call_later(SWEEP_SECONDS, _sweep, self.loop, state.connections)
 
     def data_received(self, data: bytes) -> None:
         if self._discarding:
@@ -46,8 +52,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not self._reading_head:
             super().data_received(data)
             return
-        if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+        if self._head_since is None:
+            self._head_since = self.loop.time()
         self._head_bytes += len(data)
         super().data_received(data)
         # Still no complete head after this many bytes (body bytes that follow a complete
@@ -63,7 +69,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # Lingering close: answer, stop sending, and drain what the client is still sending
         # for a moment, so that closing with unread data does not reset the connection
         # before the client has read the 431.
-        self._cancel_head_timer()
+        self._head_since = None
         self._discarding = True
         self.transport.write(RESPONSE_431)
         if self.transport.can_write_eof():
@@ -73,24 +79,25 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._reading_head = False
         self._head_bytes = 0
-        self._cancel_head_timer()
+        self._head_since = None
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        self._reading_head = True  # the next request's head; its timer starts with its data
+        # The next request's head; its clock starts with its first byte (an idle keep-alive
+        # connection is uvicorn's keep-alive timeout's business).
+        self._reading_head = True
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_head_timer()
-        super().connection_lost(exc)
+    def head_overdue(self, now: float) -> bool:
+        since = self._head_since
+        return since is not None and self._reading_head and now - since > self.head_timeout
 
-    def _cancel_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
 
-    def _head_timed_out(self) -> None:
-        self._head_timer = None
-        if self._reading_head and not self.transport.is_closing():
-            self.transport.close()
-
+def _sweep(loop: asyncio.AbstractEventLoop, connections: set) -> None:
+    """Close every connection whose request head is overdue; then look again later."""
+    now = loop.time()
+    for conn in list(connections):
+        overdue = getattr(conn, "head_overdue", None)
+        if overdue is not None and overdue(now) and not conn.transport.is_closing():
+            conn.transport.close()
+    loop.call_later(SWEEP_SECONDS, _sweep, loop, connections)
