@@ -6,9 +6,10 @@ the raw path, and by status class, so ids in URLs cannot blow up the number of s
 request no route matched counts as ``<unmatched>``. The scrape itself is not counted.
 
 Writing to the shared files is the costly part, so answered requests are tallied in memory
-and written once per event-loop iteration (at once, under load, for all the requests that
-finished in it; before a scrape answered here) - never later than the worker's next turn, so
-totals stay exact. The in-progress gauge is published once a second (a gauge is a sample).
+and written at most ``FLUSH_INTERVAL`` after they were answered (a batch per interval under
+load). A scrape writes its own worker's tally and waits longer than that interval before
+reading, so its totals include every request answered, by any worker, before it began. The
+in-progress gauge is published once a second (a gauge is a sample).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..types import ASGIApp, Message, Receive, Scope, Send
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE",
                            "CONNECT"})
 PUBLISH_INTERVAL = 1.0  # seconds between updates of the in-progress gauge
+FLUSH_INTERVAL = 0.05  # seconds an answered request may wait before it is written
 
 
 class MetricsMiddleware:
@@ -76,7 +78,7 @@ class MetricsMiddleware:
             tally.add(time.perf_counter() - start)
             if not self.flush_scheduled:
                 self.flush_scheduled = True
-                asyncio.get_running_loop().call_soon(self._flush)
+                asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self._flush)
 
     def _flush(self) -> None:
         batch, self.pending = self.pending, {}
@@ -97,6 +99,9 @@ class MetricsMiddleware:
                 accept = value.decode("latin-1")
                 break
         self._flush()  # this worker's own latest requests
+        # Every other worker writes what it answered within FLUSH_INTERVAL: wait that long, so
+        # the totals include every request answered before this scrape began.
+        await asyncio.sleep(FLUSH_INTERVAL * 1.5)
         # Reading every worker's files is blocking I/O: keep it off the event loop.
         body, content_type = await anyio.to_thread.run_sync(self.metrics.render, accept)
         await send({
