@@ -47,6 +47,7 @@ class MetricsMiddleware:
                 if self.publisher is not None:
                     self.publisher.cancel()
                 self._publish()
+                receive = self._flushing_on_shutdown(receive)
             await self.app(scope, receive, send)
             return
         method = scope["method"]
@@ -79,6 +80,15 @@ class MetricsMiddleware:
             if not self.flush_scheduled:
                 self.flush_scheduled = True
                 asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self._flush)
+
+    def _flushing_on_shutdown(self, receive: Receive) -> Receive:
+        async def receive_lifespan() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.shutdown":
+                self._flush()  # a graceful exit writes the last requests' counts
+            return message
+
+        return receive_lifespan
 
     def _flush(self) -> None:
         batch, self.pending = self.pending, {}
