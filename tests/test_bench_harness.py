@@ -31,7 +31,7 @@ def test_quick_run_prints_table_and_writes_json(tmp_path):
 
     result = json.loads(out.read_text())
     summary = result["summary"]
-    assert set(summary) == {"fastflyer", "fastflyer+log", "R0", "R1"}
+    assert set(summary) == {"fastflyer", "fastflyer+log", "R0", "R0r", "R1"}
     for name, entry in summary.items():
         assert entry["startup_ms"] > 0, name
         assert entry["worker_rss_mib"] > 0, name
@@ -50,5 +50,6 @@ def test_quick_run_prints_table_and_writes_json(tmp_path):
     for route in ("health", "item", "export"):
         assert bodies["fastflyer"][route] == bodies["R0"][route], route
     assert bodies["R1"]["health"] == bodies["R0"]["health"]
+    assert bodies["R0r"]["item"] == bodies["R0"]["item"]  # R0r serves the item cell only
     assert [t["target"] for t in result["targets"]] and all(
         t["value"] is not None for t in result["targets"])
