@@ -1,7 +1,8 @@
 """uvicorn's httptools protocol with two guards it lacks: a cap on the size of a request's
 head (431 beyond it; otherwise one client can make a worker buffer and parse megabytes of
 headers) and a deadline for receiving it (otherwise slowloris clients hold connections —
-and slots of ``flyer_worker_connections`` — forever)."""
+and slots of ``flyer_worker_connections`` — forever); and ``flyer_worker_connections``
+applied to connections only."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         settings = get_settings()  # read once per process; importable class for reload mode
         self.max_head_bytes = settings.max_header_size
         self.head_timeout = settings.header_timeout
+        self.max_connections = settings.worker_connections
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -80,6 +82,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._reading_head = False
         self._head_bytes = 0
         self._head_since = None
+        # flyer_worker_connections limits connections. uvicorn's own check (503 when
+        # connections or tasks reach limit_concurrency) also counts request tasks, which
+        # briefly outnumber connections under load (a finished task still unwinding when the
+        # next request on its connection arrives): at 1000 busy connections that refused
+        # thousands of requests. Let uvicorn refuse exactly when there are too many connections.
+        self.limit_concurrency = 0 if len(self.connections) > self.max_connections else None
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:

@@ -15,6 +15,7 @@ from uvicorn.config import Config
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
 
+from .accept import BatchAcceptor
 from .readiness import readiness
 from .settings import FlyerSettings, get_settings
 
@@ -41,6 +42,25 @@ class DrainingServer(Server):
     def handle_exit(self, sig: int, frame: Any) -> None:
         readiness.start_draining()
         super().handle_exit(sig, frame)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        if sockets is None:
+            await super().startup(sockets)
+            return
+        # uvicorn sets up everything but the listeners; accept.py's acceptors take those.
+        await super().startup(sockets=[])
+        if not self.started:
+            return
+        config, loop = self.config, asyncio.get_running_loop()
+
+        def create_protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state,
+                _loop=loop,
+            )
+
+        for sock in sockets:
+            self.servers.append(BatchAcceptor(loop, sock, create_protocol, ssl=config.ssl))
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         # uvicorn closes every connection without a parsed request at once, including ones
