@@ -87,8 +87,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # briefly outnumber connections under load (a finished task still unwinding when the
         # next request on its connection arrives): at 1000 busy connections that refused
         # thousands of requests. Let uvicorn refuse exactly when there are too many connections.
-        self.limit_concurrency = 0 if len(self.connections) > self.max_connections else None
+        self.limit_concurrency = 0 if self._too_many_connections() else None
         super().on_headers_complete()
+
+    def _too_many_connections(self) -> bool:
+        if len(self.connections) <= self.max_connections:
+            return False
+        # Over the limit on paper: do not count connections already closing (clients that
+        # just left, whose connection_lost has not run yet). O(n), but only in this case.
+        open_connections = sum(
+            1 for conn in self.connections
+            if not getattr(getattr(conn, "transport", None), "is_closing", lambda: False)()
+        )
+        return open_connections > self.max_connections
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
