@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import uuid
@@ -358,8 +359,15 @@ def test_a_new_user_with_only_the_package_installed(tmp_path):
         assert f"fastflyer/templates/project/{rel}" in names, rel
 
     # Dependencies come from this interpreter's site-packages; fastflyer itself from the wheel.
+    # (A .pth line adds them to sys.path without processing their own .pth files, so the
+    # editable install of this checkout stays out.)
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    venv.create(env_dir, with_pip=True)
+    env_site = subprocess.run([str(env_dir / "bin" / "python"), "-c",
+                               "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    ours = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
+    Path(env_site, "test-dependencies.pth").write_text("\n".join(sorted(ours)) + "\n")
     pip = subprocess.run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q",
                           "--no-deps", "--no-index", str(wheel)],
                          capture_output=True, text=True, timeout=300)

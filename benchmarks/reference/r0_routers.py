@@ -15,10 +15,9 @@ from typing import Any
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo"
 sys.path[:0] = [str(DEMO / "app"), str(DEMO)]
 
-from fastapi import FastAPI  # noqa: E402
-
 from app.items import router as items_router  # noqa: E402
 from app.users import router as users_router  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
 
 app = FastAPI()
 

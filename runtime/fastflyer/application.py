@@ -18,7 +18,6 @@ class AppLoadError(Exception):
 
 def load_application(settings: FlyerSettings | None = None) -> Any:
     from .factory import FlyerApp, create_app
-    from .middleware.health import HealthCheckMiddleware
 
     settings = settings or get_settings()
     main_py = settings.app_root / "main.py"
@@ -35,13 +34,22 @@ def load_application(settings: FlyerSettings | None = None) -> Any:
             if app is not None:
                 if not isinstance(app, FlyerApp):
                     logger.info(f"serving {main_py}:app as given (main.py escape hatch)")
-                # Health checks answered before FastAPI's own call frames (the FlyerApp stack
-                # answers them too, for `uvicorn main:app`); for a foreign app, they keep the
-                # checks the image and orchestrators rely on.
-                return HealthCheckMiddleware(app, settings.base_url, readiness)
-        return HealthCheckMiddleware(create_app(settings), settings.base_url, readiness)
+                return _with_health(app, settings)
+        return _with_health(create_app(settings), settings)
     except SubAppError as exc:
         raise AppLoadError(str(exc)) from exc
+
+
+def _with_health(app: Any, settings: FlyerSettings) -> Any:
+    """Health checks answered before FastAPI's own call frames; for a foreign app, they keep
+    the checks the image and orchestrators rely on. A FlyerApp then leaves them out of its
+    own stack (which has them for `uvicorn main:app`)."""
+    from .factory import FlyerApp
+    from .middleware.health import HealthCheckMiddleware
+
+    if isinstance(app, FlyerApp):
+        app.health_answered_outside = True
+    return HealthCheckMiddleware(app, settings.base_url, readiness)
 
 
 def app_factory() -> Any:

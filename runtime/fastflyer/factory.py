@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from starlette.middleware.cors import CORSMiddleware
 
 from . import telemetry
@@ -16,16 +16,17 @@ from .dependencies import register_probes
 from .discovery import add_to_sys_path, discover
 from .docs import install_docs
 from .errors import install_exception_handlers
+from .heap import freeze_startup_objects
 from .logs import logger
 from .middleware.access_log import AccessLogMiddleware, AccessLogWriter
 from .middleware.basic_auth import BasicAuthMiddleware
 from .middleware.body_limit import BodySizeLimitMiddleware
-from .middleware.error_shield import ErrorShieldMiddleware
+from .middleware.core import CoreMiddleware
 from .middleware.health import LIVENESS_PATHS, READINESS_PATH, HealthCheckMiddleware
-from .middleware.metrics import MetricsMiddleware
-from .middleware.request_id import RequestIdMiddleware
+from .middleware.metrics import RequestMetrics
 from .openapi import document_error_envelope
 from .readiness import readiness
+from .routing import arrange_builtin_routes, mount_router
 from .schemas import BaseResponse
 from .settings import FlyerSettings, get_settings
 
@@ -65,6 +66,9 @@ class FlyerApp(FastAPI):
 
     flyer_settings: FlyerSettings
     access_log_writer: AccessLogWriter | None = None
+    # Set by fastflyer.application when it serves the app behind its own health layer, so
+    # that the checks are not looked up twice per request.
+    health_answered_outside = False
 
     def openapi(self) -> dict[str, Any]:
         if not self.openapi_schema:
@@ -86,7 +90,6 @@ class FlyerApp(FastAPI):
                 allow_headers=["*"],
                 expose_headers=["X-Request-ID"],
             )
-        app = ErrorShieldMiddleware(app)
         if settings.access_log:
             self.access_log_writer = AccessLogWriter(settings.access_logfile)
             app = AccessLogMiddleware(
@@ -95,23 +98,25 @@ class FlyerApp(FastAPI):
                 exclude=frozenset(settings.access_log_exclude),
                 json_format=settings.log_format == "json",
             )
-        app = RequestIdMiddleware(app)
         app = telemetry.wrap_asgi(app, settings)
-        if settings.metrics_enable:
-            app = MetricsMiddleware(app, settings.metrics_path)
+        app = CoreMiddleware(app, RequestMetrics(settings.metrics_path) if settings.metrics_enable else None)
+        if self.health_answered_outside:
+            return app
         return HealthCheckMiddleware(app, settings.base_url, readiness)
 
 
 def _health_routes(app: FastAPI, base_url: str) -> None:
-    """Declare the health endpoints so OpenAPI documents them; the outer health layer answers
-    them before routing, so these handlers only run if that layer is bypassed."""
+    """Declare the health endpoints so OpenAPI documents them. The health layer answers them
+    before routing; these handlers answer the same when the app is called without that layer
+    (in-process through ``request.app``, for one)."""
 
     async def liveness() -> dict[str, Any]:
         return {"code": 200, "message": "success"}
 
-    async def readiness_route() -> dict[str, Any]:
+    async def readiness_route(response: Response) -> dict[str, Any]:
         result = await readiness.check()
-        return {"code": 200 if result.ready else 503, "message": result.message}
+        response.status_code = 200 if result.ready else 503
+        return {"code": response.status_code, "message": result.message}
 
     for path in (*LIVENESS_PATHS, f"{base_url}/health_check"):
         app.add_api_route(path, liveness, methods=["GET"], tags=["Health"],
@@ -129,6 +134,8 @@ def _make_hooks(app: FlyerApp, settings: FlyerSettings) -> tuple[Any, Any]:
         telemetry.start_tracing(settings, app.title)  # per worker, after gunicorn's fork
         if "fastflyer.scheduler" in sys.modules:
             sys.modules["fastflyer.scheduler"].start_schedulers()
+        frozen = freeze_startup_objects()  # last: whatever start-up made lives for good
+        logger.debug(f"froze {frozen} start-up objects out of the garbage collector's way")
 
     async def shutdown() -> None:
         if "fastflyer.scheduler" in sys.modules:
@@ -153,6 +160,7 @@ def create_app(settings: FlyerSettings | None = None) -> FlyerApp:
         redoc_url=None,
         openapi_url=f"{base}/openapi.json" if settings.docs_enable else None,
         **info,
+        **telemetry.fastapi_options(settings),
     )
     app.flyer_settings = settings
     startup, shutdown = _make_hooks(app, settings)
@@ -162,8 +170,11 @@ def create_app(settings: FlyerSettings | None = None) -> FlyerApp:
     _health_routes(app, base)
     if settings.docs_enable:
         install_docs(app, base)
+    builtin = list(app.router.routes)
     for sub_app in discover(settings.app_root, settings.apps_dir):
         if sub_app.router is not None:
-            app.include_router(sub_app.router, prefix=base)
-            logger.debug(f"mounted sub-app '{sub_app.name}' under {base}")
+            flat = mount_router(app, sub_app.router, prefix=base)
+            logger.debug(f"mounted sub-app '{sub_app.name}' under {base}"
+                         + ("" if flat else " (nested: FastAPI's include_router)"))
+    arrange_builtin_routes(app, builtin)
     return app

@@ -1,4 +1,5 @@
 """Pure ASGI middleware of the FastFlyer stack (outermost first):
 
-health → request id → access log → error shield → (CORS, auth, body limit) → FastAPI.
+health → core (request id, metrics, error shield) → tracing → access log → (CORS, auth,
+body limit) → FastAPI.
 """

@@ -1,4 +1,4 @@
-"""Request metrics and the ``/metrics`` endpoint, as one pure ASGI layer just inside the
+"""Request metrics and the ``/metrics`` endpoint, applied by the core layer just inside the
 health checks (which are therefore never counted).
 
 Requests are labelled by the route template they matched (``/flyer/items/{item_id}``), never
@@ -21,7 +21,7 @@ import anyio.to_thread
 
 from ..metrics import STATUS_CLASSES, UNMATCHED_ROUTE, RequestTally, get_metrics
 from ..route_template import route_template
-from ..types import ASGIApp, Message, Receive, Scope, Send
+from ..types import Message, Receive, Scope, Send
 
 # Anything else (h11 accepts any token as a method) is counted as "other".
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE",
@@ -30,9 +30,11 @@ PUBLISH_INTERVAL = 1.0  # seconds between updates of the in-progress gauge
 FLUSH_INTERVAL = 0.05  # seconds an answered request may wait before it is written
 
 
-class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, path: str = "/metrics"):
-        self.app = app
+class RequestMetrics:
+    """This worker's request counts: tallied by :class:`~fastflyer.middleware.core.CoreMiddleware`
+    around every request, written to the shared files in batches, and served at ``path``."""
+
+    def __init__(self, path: str = "/metrics"):
         self.path = path
         self.metrics = get_metrics()
         self.in_progress = 0
@@ -41,45 +43,37 @@ class MetricsMiddleware:
         self.pending: dict[tuple[str, str, str], RequestTally] = {}
         self.flush_scheduled = False
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            if scope["type"] == "lifespan":  # a (new) event loop: publish from it
-                if self.publisher is not None:
-                    self.publisher.cancel()
-                self._publish()
-                receive = self._flushing_on_shutdown(receive)
-            await self.app(scope, receive, send)
-            return
-        method = scope["method"]
-        if scope["path"] == self.path and method in ("GET", "HEAD"):
-            await self._expose(scope, send)
-            return
-        status = 500  # if the app raises before answering, the error shield sends a 500
+    def lifespan(self, receive: Receive) -> Receive:
+        """A (new) event loop starts: publish from it, and flush when it shuts down."""
+        if self.publisher is not None:
+            self.publisher.cancel()
+        self._publish()
+        return self._flushing_on_shutdown(receive)
 
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
+    def is_scrape(self, scope: Scope) -> bool:
+        return scope["path"] == self.path and scope["method"] in ("GET", "HEAD")
 
+    def begin(self) -> float:
+        """A request starts; returns its start time for :meth:`end`."""
         if self.publisher is None:
             self._publish()
-        start = time.perf_counter()
         self.in_progress += 1
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            self.in_progress -= 1
-            key = (method if method in KNOWN_METHODS else "other",
-                   route_template(scope) or UNMATCHED_ROUTE,
-                   STATUS_CLASSES.get(status // 100, "other"))
-            tally = self.pending.get(key)
-            if tally is None:
-                tally = self.pending[key] = RequestTally()
-            tally.add(time.perf_counter() - start)
-            if not self.flush_scheduled:
-                self.flush_scheduled = True
-                asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self._flush)
+        return time.perf_counter()
+
+    def end(self, scope: Scope, status: int, start: float) -> None:
+        """A request was answered with ``status`` (0: nothing was sent)."""
+        self.in_progress -= 1
+        method = scope["method"]
+        key = (method if method in KNOWN_METHODS else "other",
+               route_template(scope) or UNMATCHED_ROUTE,
+               STATUS_CLASSES.get(status // 100, "other"))
+        tally = self.pending.get(key)
+        if tally is None:
+            tally = self.pending[key] = RequestTally()
+        tally.add(time.perf_counter() - start)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self._flush)
 
     def _flushing_on_shutdown(self, receive: Receive) -> Receive:
         async def receive_lifespan() -> Message:
@@ -102,7 +96,8 @@ class MetricsMiddleware:
             self.published = self.in_progress
         self.publisher = asyncio.get_running_loop().call_later(PUBLISH_INTERVAL, self._publish)
 
-    async def _expose(self, scope: Scope, send: Send) -> None:
+    async def expose(self, scope: Scope, send: Send) -> None:
+        """Answer a scrape with every worker's totals."""
         accept = ""
         for name, value in scope["headers"]:
             if name == b"accept":

@@ -1,0 +1,187 @@
+"""Sub-app routers are copied onto the app as flat routes, and FastFlyer's own endpoints are
+grouped: the result must behave and document exactly as FastAPI's include_router would."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException
+from fastapi.routing import APIRoute
+from fastflyer.factory import create_app
+from fastflyer.routing import FixedPathRoutes, mount_router
+from fastflyer.settings import load_settings
+from pydantic import BaseModel
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from tests.projects import write_project
+
+
+class Thing(BaseModel):
+    id: int
+    name: str
+
+
+def require_token(x_token: str = Header(...)) -> None:
+    if x_token != "secret":
+        raise HTTPException(403, "bad token")
+
+
+def seen_by(name: str):
+    def dependency(x_trail: str | None = Header(None)) -> str:
+        return name
+
+    return dependency
+
+
+def seed_style_router() -> APIRouter:
+    """Like the seed's users app: router files with their own prefixes, tags and
+    dependencies, aggregated into one router that adds more."""
+    things = APIRouter(prefix="/things", tags=["Things"], dependencies=[Depends(require_token)],
+                       responses={418: {"description": "teapot"}})
+
+    @things.get("/{thing_id}", response_model=Thing, summary="One thing")
+    async def read_thing(thing_id: int, who: str = Depends(seen_by("things"))):
+        """Reads a thing."""
+        return {"id": thing_id, "name": who}
+
+    @things.post("", response_model=Thing, status_code=201)
+    async def create_thing(thing: Thing):
+        return thing
+
+    @things.get("/old", deprecated=True, include_in_schema=True)
+    async def old_thing():
+        return {"old": True}
+
+    hidden = APIRouter(prefix="/hidden", include_in_schema=False)
+
+    @hidden.get("/ping")
+    async def ping():
+        return {"pong": True}
+
+    aggregate = APIRouter(tags=["Aggregate"])
+    aggregate.include_router(things)
+    aggregate.include_router(hidden, prefix="/inner")
+
+    @aggregate.get("/direct", operation_id="direct_op")
+    def direct():
+        return {"direct": True}
+
+    return aggregate
+
+
+def served(mount: str) -> FastAPI:
+    app = FastAPI()
+    router = seed_style_router()
+    if mount == "flat":
+        assert mount_router(app, router, prefix="/flyer") is True
+    else:
+        app.include_router(router, prefix="/flyer")
+    return app
+
+
+def test_flat_routes_document_exactly_as_include_router():
+    flat, nested = served("flat"), served("nested")
+    assert all(isinstance(r, APIRoute) for r in flat.router.routes if r.path.startswith("/flyer"))
+    assert flat.openapi() == nested.openapi()
+
+
+@pytest.mark.parametrize("mount", ["flat", "nested"])
+def test_flat_routes_behave_as_include_router(mount):
+    with TestClient(served(mount)) as client:
+        assert client.get("/flyer/things/3").status_code == 422  # router dependency: header missing
+        assert client.get("/flyer/things/3", headers={"x-token": "no"}).status_code == 403
+        r = client.get("/flyer/things/3", headers={"x-token": "secret"})
+        assert r.status_code == 200 and r.json() == {"id": 3, "name": "things"}
+        r = client.post("/flyer/things", json={"id": 1, "name": "a"}, headers={"x-token": "secret"})
+        assert r.status_code == 201
+        assert client.get("/flyer/inner/hidden/ping").json() == {"pong": True}
+        assert client.get("/flyer/direct").json() == {"direct": True}
+        assert client.delete("/flyer/direct").status_code == 405
+
+
+def lifecycle_events(mount: str) -> list[str]:
+    events: list[str] = []
+
+    async def lifespan(app):
+        events.append("lifespan start")
+        yield {"from_router": True}
+        events.append("lifespan end")
+
+    inner = APIRouter(on_startup=[lambda: events.append("inner startup")])
+    router = APIRouter(lifespan=lifespan, on_startup=[lambda: events.append("startup")],
+                       on_shutdown=[lambda: events.append("shutdown")])
+    router.include_router(inner)
+
+    @router.get("/x")
+    async def x():
+        return {}
+
+    app = FastAPI(on_startup=[lambda: events.append("app startup")])
+    if mount == "flat":
+        assert mount_router(app, router, prefix="/flyer")
+    else:
+        app.include_router(router, prefix="/flyer")
+    with TestClient(app) as client:
+        assert client.get("/flyer/x").status_code == 200
+        events.append("served")
+    return events
+
+
+def test_a_mounted_routers_startup_and_lifespan_run_as_with_include_router():
+    flat = lifecycle_events("flat")
+    assert {"app startup", "startup", "inner startup", "lifespan start", "served", "shutdown",
+            "lifespan end"} <= set(flat)
+    assert flat == lifecycle_events("nested")
+
+
+def test_a_router_with_other_route_kinds_is_included_as_it_is():
+    router = APIRouter()
+
+    async def plain(request):
+        from starlette.responses import PlainTextResponse
+
+        return PlainTextResponse("plain")
+
+    router.routes.append(Route("/plain", plain))
+
+    @router.get("/api")
+    async def api():
+        return {"api": True}
+
+    app = FastAPI()
+    assert mount_router(app, router, prefix="/flyer") is False
+    with TestClient(app) as client:
+        assert client.get("/flyer/plain").text == "plain"
+        assert client.get("/flyer/api").json() == {"api": True}
+
+
+CATCH_ALL_PROJECT = {
+    "app/__init__.py": "",
+    "app/pages/__init__.py": "from .router import router\n",
+    "app/pages/router.py": (
+        "from fastflyer import APIRouter\n"
+        "router = APIRouter()\n"
+        "@router.get('/{name}')\n"
+        "async def page(name: str):\n"
+        "    return {'page': name}\n"
+    ),
+}
+
+
+def test_builtin_endpoints_come_first_and_a_catch_all_route_does_not_shadow_them(tmp_path):
+    write_project(tmp_path, CATCH_ALL_PROJECT)
+    app = create_app(load_settings(app_root=tmp_path, access_log=False))
+    first = app.router.routes[0]
+    assert isinstance(first, FixedPathRoutes)
+    with TestClient(app) as client:
+        assert client.get("/flyer/docs").headers["content-type"].startswith("text/html")
+        assert client.get("/flyer/openapi.json").json()["openapi"].startswith("3.")
+        assert client.get("/flyer/static/swagger-ui/swagger-ui.css").status_code == 200
+        assert client.get("/flyer/static/nope.css").status_code == 404
+        assert client.post("/flyer/docs").status_code == 405
+        assert client.get("/", follow_redirects=False).headers["location"] == "/flyer/docs"
+        assert client.get("/flyer/anything").json() == {"page": "anything"}
+        assert client.get("/flyer/health_check").json()["code"] == 200
+    assert app.url_path_for("fastflyer-static", path="x.css") == "/flyer/static/x.css"
+    paths = app.openapi()["paths"]
+    assert "/flyer/{name}" in paths and "/health_check" in paths
