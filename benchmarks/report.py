@@ -38,6 +38,9 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             "cells": cells,
             "startup_ms": median([s["startup_ms"] for s in samples]),
             "worker_rss_mib": median([s["worker_rss_mib"] for s in samples]),
+            # Older result files have no reading at the end of the last cell.
+            "worker_rss_at_end_mib": median([s.get("worker_rss_at_end_mib") or s["worker_rss_mib"]
+                                             for s in samples]),
             "master_rss_mib": median([s["master_rss_mib"] for s in samples]),
             "access_log_lines": sum(s.get("access_log_lines") or 0 for s in samples) or None,
         }
@@ -120,7 +123,7 @@ def render(summary: dict[str, Any], targets: list[dict[str, Any]], order: list[s
             )
     lines.append("")
     lines.append(f"{'contender':<14} {'start->200 ms':>13} {'worker RSS MiB':>14} "
-                 f"{'master RSS MiB':>14} {'x R0 start':>10} {'x R0 RSS':>8}")
+                 f"{'(at end)':>8} {'master RSS MiB':>14} {'x R0 start':>10} {'x R0 RSS':>8}")
     r0 = summary.get("R0", {})
     for name in order:
         s = summary.get(name)
@@ -131,6 +134,7 @@ def render(summary: dict[str, Any], targets: list[dict[str, Any]], order: list[s
                      if r0.get("worker_rss_mib") and s["worker_rss_mib"] else None)
         lines.append(
             f"{name:<14} {_fmt(s['startup_ms'], '.0f'):>13} {_fmt(s['worker_rss_mib'], '.1f'):>14} "
+            f"{_fmt(s['worker_rss_at_end_mib'], '.1f'):>8} "
             f"{_fmt(s['master_rss_mib'], '.1f'):>14} {_fmt(start_ratio, '.2f'):>10} "
             f"{_fmt(rss_ratio, '.2f'):>8}"
         )

@@ -28,6 +28,7 @@ import report
 from servers import ROUTES, Contender, free_port, native_contenders, wait_first_200
 
 RESULTS = Path(__file__).resolve().parent / "results"
+RSS_SETTLE_SECONDS = 1.0  # after the last cell, before "worker RSS after load" is read
 PACKAGES = ("fastflyer", "fastapi", "starlette", "pydantic", "pydantic-core", "uvicorn",
             "uvicorn-worker", "gunicorn", "uvloop", "httptools", "orjson")
 
@@ -72,6 +73,10 @@ def measure(contender: Contender, args: argparse.Namespace, wrk: str, wrk_cpu: i
             result["cells"][cell.key] = run
             print(f"  {contender.name:<14} {cell.key:<12} {run['rps']:>9,.0f} req/s  "
                   f"p99 {run['p99_us'] / 1000:.2f} ms  errors {run['errors']}", flush=True)
+        # RSS twice: as the last cell ends (connections and their buffers still held), and
+        # once the clients' connections have closed and the server has settled.
+        result["worker_rss_at_end_mib"] = server.memory()["worker_rss_mib"]
+        time.sleep(RSS_SETTLE_SECONDS)
         result.update(server.memory())
     except Exception:
         print(f"--- {contender.name} output ---\n{server.log_path.read_text(errors='replace')}",

@@ -220,3 +220,19 @@ def test_tracing_is_off_by_default(tmp_path, receiver):
         time.sleep(1)
     assert answer.json()["data"]["traceparent"] is None  # nothing injected
     assert receiver.spans == []
+
+
+def test_fastapis_own_per_request_telemetry_probe_is_off_unless_tracing_is_on(tmp_path):
+    """FastAPI >= 0.160 looks up the global OpenTelemetry providers on every request;
+    FastFlyer's tracing switch decides instead."""
+    import inspect
+
+    from fastapi import FastAPI
+    from fastflyer import telemetry
+    from fastflyer.settings import load_settings
+
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        pytest.skip("this FastAPI has no built-in telemetry")
+    off = telemetry.fastapi_options(load_settings(app_root=tmp_path, otel_enable=False))
+    assert off == {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    assert telemetry.fastapi_options(load_settings(app_root=tmp_path, otel_enable=True)) == {}

@@ -11,6 +11,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from .heap import memory_returner
 from .settings import get_settings
 
 BODY_431 = b'{"code":431,"message":"Request header fields too large"}'
@@ -30,23 +31,36 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """Per request this costs two attribute writes; the deadline is enforced by one periodic
     sweep per server over its connections, not by a timer per request."""
 
+    # Per process, not per connection (instance attributes cost every connection memory).
+    max_head_bytes: int
+    head_timeout: float
+    max_connections: int
+    _discarding = False  # set on a connection that is being refused
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        settings = get_settings()  # read once per process; importable class for reload mode
-        self.max_head_bytes = settings.max_header_size
-        self.head_timeout = settings.header_timeout
-        self.max_connections = settings.worker_connections
+        cls = GuardedHttpToolsProtocol
+        if "max_head_bytes" not in cls.__dict__:
+            settings = get_settings()  # read once per process (importable class: reload mode)
+            cls.max_head_bytes = settings.max_header_size
+            cls.head_timeout = settings.header_timeout
+            cls.max_connections = settings.worker_connections
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._head_bytes = 0
         self._reading_head = True
-        self._discarding = False
         self._head_since: float | None = self.loop.time()
         state = self.server_state
+        memory_returner.connection_opened(len(state.connections))
         if not getattr(state, "_fastflyer_sweeping", False):
             state._fastflyer_sweeping = True  # type: ignore[attr-defined]
             self.loop.call_later(SWEEP_SECONDS, _sweep, self.loop, state.connections)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        state = self.server_state
+        memory_returner.connection_closed(len(state.connections), state.total_requests)
 
     def data_received(self, data: bytes) -> None:
         if self._discarding:
