@@ -45,9 +45,10 @@ export FF_DOCKER_RUN FF_DOCKER_DATA FF_TEST_BASE FF_TEST_IMAGE
 _ff_own_host="unix://$FF_DOCKER_RUN/docker.sock"
 export DOCKER_HOST="${DOCKER_HOST:-$_ff_own_host}"
 # Debian's client: it has BuildKit built in (a newer client elsewhere on PATH may lack buildx).
+_ff_cli_fallback=""
 if [ -z "${FF_DOCKER_CLI:-}" ]; then
     FF_DOCKER_CLI=/usr/bin/docker
-    [ -x "$FF_DOCKER_CLI" ] || FF_DOCKER_CLI=docker
+    [ -x "$FF_DOCKER_CLI" ] || { FF_DOCKER_CLI=docker; _ff_cli_fallback=1; }
 fi
 export FF_DOCKER_CLI
 
@@ -60,7 +61,12 @@ ff_docker_install() {
     _ff_log "installing docker.io and mmdebstrap"
     apt-get update -qq &&
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            docker.io mmdebstrap ca-certificates >/dev/null
+            docker.io mmdebstrap ca-certificates >/dev/null || return 1
+    # Chosen before docker.io was installed: take Debian's client now that it is there.
+    if [ -n "$_ff_cli_fallback" ] && [ -x /usr/bin/docker ]; then
+        FF_DOCKER_CLI=/usr/bin/docker
+        export FF_DOCKER_CLI
+    fi
 }
 
 ff_docker_ping() { "$FF_DOCKER_CLI" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
