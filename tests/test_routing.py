@@ -3,6 +3,8 @@ grouped: the result must behave and document exactly as FastAPI's include_router
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException
 from fastapi.routing import APIRoute
@@ -168,8 +170,19 @@ CATCH_ALL_PROJECT = {
 }
 
 
-def test_builtin_endpoints_come_first_and_a_catch_all_route_does_not_shadow_them(tmp_path):
+@pytest.fixture
+def catch_all_project(tmp_path):
     write_project(tmp_path, CATCH_ALL_PROJECT)
+    yield tmp_path
+    # The sub-app is imported as `app.pages`: forget it, as other tests import their own `app`.
+    for name in list(sys.modules):
+        if name == "app" or name.startswith("app."):
+            del sys.modules[name]
+    sys.path[:] = [p for p in sys.path if not p.startswith(str(tmp_path))]
+
+
+def test_builtin_endpoints_come_first_and_a_catch_all_route_does_not_shadow_them(catch_all_project):
+    tmp_path = catch_all_project
     app = create_app(load_settings(app_root=tmp_path, access_log=False))
     first = app.router.routes[0]
     assert isinstance(first, FixedPathRoutes)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -156,9 +156,6 @@ class FixedPathRoutes(BaseRoute):
                 pass
         raise NoMatchFound(name, path_params)
 
-    def __iter__(self) -> Iterator[Route | Mount]:
-        return iter(self.routes)
-
 
 def arrange_builtin_routes(app: FastAPI, builtin: Sequence[BaseRoute]) -> None:
     """Order the route table for fast matching once the project's routes are in: FastFlyer's
@@ -167,7 +164,8 @@ def arrange_builtin_routes(app: FastAPI, builtin: Sequence[BaseRoute]) -> None:
     ours = {id(route) for route in builtin}
     fixed = [r for r in builtin if isinstance(r, Route | Mount) and not isinstance(r, APIRoute)]
     declared = [r for r in builtin if isinstance(r, APIRoute)]
-    others = [r for r in builtin if r not in fixed and r not in declared]
+    sorted_out = {id(r) for r in (*fixed, *declared)}
+    others = [r for r in builtin if id(r) not in sorted_out]
     project = [r for r in app.router.routes if id(r) not in ours]
     app.router.routes[:] = [FixedPathRoutes(fixed), *others, *project, *declared]
 
