@@ -183,16 +183,29 @@ def test_main_py_app_is_served_instead_of_the_factory(tmp_path):
             @app.get("/custom")
             async def custom():
                 return {"mine": True}
+
+            @app.get("/boom")
+            async def boom():
+                raise RuntimeError("secret detail")
         """,
         **SEED_STYLE,
     })
     try:
         app = load_application(load_settings(app_root=tmp_path))
-        with TestClient(app) as c:
+        with TestClient(app, raise_server_exceptions=False) as c:
             assert c.get("/custom").json() == {"mine": True}
             assert c.get("/flyer/demo?id=1").status_code == 404  # the factory is not used
             # The health checks the image relies on still answer.
             assert c.get("/health_check").json() == {"code": 200, "message": "success"}
+            # And it gets what every FastFlyer service has: request ids, metrics, the shield.
+            r = c.get("/custom", headers={"X-Request-ID": "mine-1"})
+            assert r.headers["x-request-id"] == "mine-1"
+            assert re.fullmatch(r"[0-9a-f]{32}", c.get("/custom").headers["x-request-id"])
+            r = c.get("/boom")
+            assert r.status_code == 500 and "secret detail" not in r.text
+            c.get("/metrics")  # this worker's own requests are written before the scrape
+            scrape = c.get("/metrics").text
+            assert 'route="/custom"' in scrape and 'status="5xx"' in scrape
     finally:
         _forget_project_modules(tmp_path)
 

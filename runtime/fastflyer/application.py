@@ -41,14 +41,21 @@ def load_application(settings: FlyerSettings | None = None) -> Any:
 
 
 def _with_health(app: Any, settings: FlyerSettings) -> Any:
-    """Health checks answered before FastAPI's own call frames; for a foreign app, they keep
-    the checks the image and orchestrators rely on. A FlyerApp then leaves them out of its
-    own stack (which has them for `uvicorn main:app`)."""
+    """Health checks answered before FastAPI's own call frames. A FlyerApp then leaves them
+    out of its own stack (which has them for `uvicorn main:app`). A foreign app also gets
+    what every FastFlyer service has: request ids, metrics at flyer_metrics_path, the error
+    shield and, when switched on, tracing (not the access log, which is FlyerApp's)."""
+    from . import telemetry
     from .factory import FlyerApp
+    from .middleware.core import CoreMiddleware
     from .middleware.health import HealthCheckMiddleware
+    from .middleware.metrics import RequestMetrics
 
     if isinstance(app, FlyerApp):
         app.health_answered_outside = True
+    else:
+        metrics = RequestMetrics(settings.metrics_path) if settings.metrics_enable else None
+        app = CoreMiddleware(telemetry.wrap_asgi(app, settings), metrics)
     return HealthCheckMiddleware(app, settings.base_url, readiness)
 
 
