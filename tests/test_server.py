@@ -245,3 +245,26 @@ def _wait_for(predicate, timeout: float = 30) -> None:
         time.sleep(0.2)
     raise AssertionError("condition not met in time")
 
+
+
+def test_text_log_lines_carry_the_trace_id_only_when_traced(tmp_path):
+    """In-process: the text format shows `<request id> trace=<trace id>` inside a traced
+    request, and nothing more outside one."""
+    from fastflyer.context import request_id_var, trace_id_var
+    from fastflyer.logs import configure_logging, logger
+
+    configure_logging(log_path=tmp_path)
+    try:
+        logger.info("outside any request")
+        request_id_var.set("rid-7")
+        trace_id_var.set("0af7651916cd43dd8448eb211c80319c")
+        logger.info("inside a traced request")
+    finally:
+        request_id_var.set(None)
+        trace_id_var.set(None)
+        configure_logging()
+    lines = (tmp_path / "fastflyer.log").read_text().splitlines()
+    outside = next(line for line in lines if "outside any request" in line)
+    inside = next(line for line in lines if "inside a traced request" in line)
+    assert "| - |" in outside and "trace=" not in outside
+    assert "| rid-7 trace=0af7651916cd43dd8448eb211c80319c |" in inside

@@ -23,7 +23,7 @@ if not hasattr(Logger, "warn"):
 LEVEL_ALIASES = {"warn": "WARNING"}
 TEXT_FORMAT = (
     "<green>{time:YYYY-MM-DD HH:mm:ss.SSS}</green> | <level>{level: <8}</level> | "
-    "{process} | {extra[request_id]} | <cyan>{name}</cyan>:<cyan>{line}</cyan> - "
+    "{process} | {extra[request_id]}{extra[_trace]} | <cyan>{name}</cyan>:<cyan>{line}</cyan> - "
     "<level>{message}</level>"
 )
 
@@ -56,6 +56,7 @@ def _add_context(record: dict[str, Any]) -> None:
     trace_id = trace_id_var.get()
     if trace_id is not None:
         record["extra"]["trace_id"] = trace_id
+        record["extra"]["_trace"] = f" trace={trace_id}"  # the text format's; "" by default
 
 
 def json_line(record: dict[str, Any]) -> str:
@@ -107,7 +108,7 @@ def configure_logging(
     """(Re)configure sinks for this process; stdlib loggers are routed into loguru."""
     global _configured_pid
     logger.remove()
-    logger.configure(patcher=_add_context, extra={"request_id": "-"})
+    logger.configure(patcher=_add_context, extra={"request_id": "-", "_trace": ""})
     fmt: Any = _json_format if log_format == "json" else TEXT_FORMAT
     colorize = None if log_format == "text" else False
     logger.add(
