@@ -48,6 +48,7 @@ group "default" {
   targets = ["image", "latest"]
 }
 
+# Shared by every target; bake merges the inherited args key by key with a target's own.
 target "_common" {
   context    = "."
   dockerfile = "image/Dockerfile"
@@ -61,6 +62,12 @@ target "_common" {
     "org.opencontainers.image.url"         = "${SOURCE}"
     "org.opencontainers.image.licenses"    = "MIT"
   }
+  args = {
+    VERSION  = VERSION
+    REVISION = REVISION
+    CREATED  = CREATED
+    SOURCE   = SOURCE
+  }
 }
 
 target "image" {
@@ -71,10 +78,6 @@ target "image" {
   }
   args = {
     PYTHON_VERSION = py
-    VERSION        = VERSION
-    REVISION       = REVISION
-    CREATED        = CREATED
-    SOURCE         = SOURCE
   }
   platforms = PLATFORMS
   tags      = ["${REGISTRY}/${IMAGE}:py${py}", "${REGISTRY}/${IMAGE}:${VERSION}-py${py}"]
@@ -86,10 +89,6 @@ target "latest" {
   inherits = ["_common"]
   args = {
     PYTHON_VERSION = DEFAULT_PYTHON
-    VERSION        = VERSION
-    REVISION       = REVISION
-    CREATED        = CREATED
-    SOURCE         = SOURCE
   }
   platforms = PLATFORMS
   tags      = ["${REGISTRY}/${IMAGE}:latest", "${REGISTRY}/${IMAGE}:${VERSION}"]
@@ -99,10 +98,6 @@ target "local" {
   inherits = ["_common"]
   args = {
     PYTHON_VERSION = DEFAULT_PYTHON
-    VERSION        = VERSION
-    REVISION       = REVISION
-    CREATED        = CREATED
-    SOURCE         = SOURCE
   }
   tags   = ["${IMAGE}:local"]
   output = ["type=docker"]

@@ -76,10 +76,14 @@ def bake() -> dict:
             fields = {k: evaluate(v, scope) for k, v in body.items()
                       if k not in ("matrix", "name", "__is_block__")}
             resolved: dict = {}
-            for parent in fields.pop("inherits", []):
-                resolved.update({k: evaluate(v, variables) for k, v in raw[parent].items()
-                                 if k != "__is_block__"})
-            resolved.update(fields)
+            for parent in [*fields.pop("inherits", []), None]:
+                layer = fields if parent is None else {
+                    k: evaluate(v, variables) for k, v in raw[parent].items() if k != "__is_block__"}
+                for key, value in layer.items():  # maps (args, labels) merge key by key
+                    if isinstance(value, dict) and isinstance(resolved.get(key), dict):
+                        resolved[key] = {**resolved[key], **value}
+                    else:
+                        resolved[key] = value
             targets[evaluate(body["name"], scope) if "name" in body else name] = resolved
     groups = {name: evaluate(body["targets"], variables)
               for name, body in _blocks(doc, "group").items()}
@@ -133,6 +137,8 @@ def test_every_published_target_builds_our_dockerfile_with_known_args(bake):
         assert target["context"] == ".", name
         unknown = set(target["args"]) - args_in_dockerfile
         assert not unknown, f"{name}: build args the Dockerfile does not declare: {unknown}"
+        # The label values come from these: every target passes all of them.
+        assert {"PYTHON_VERSION", "VERSION", "REVISION", "CREATED", "SOURCE"} <= set(target["args"])
         all_tags += target["tags"]
     assert len(all_tags) == len(set(all_tags)), "two targets push the same tag"
 
