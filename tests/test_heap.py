@@ -28,6 +28,7 @@ def trims(monkeypatch):
     calls: list[int] = []
     monkeypatch.setattr(heap, "_malloc_trim", lambda pad: calls.append(pad) or 1)
     monkeypatch.setattr(heap, "SETTLE_SECONDS", 0.01)
+    monkeypatch.setattr(heap, "MIN_INTERVAL_SECONDS", 0.0)
     return calls
 
 
@@ -62,6 +63,22 @@ def test_memory_is_returned_when_idle_after_many_requests(trims):
         returner.connection_opened(1)
         returner.connection_closed(0, requests=heap.IDLE_REQUESTS)
         await asyncio.sleep(0.05)
+        assert trims == [0]
+
+    asyncio.run(scenario())
+
+
+def test_memory_is_returned_at_most_once_per_interval(trims, monkeypatch):
+    monkeypatch.setattr(heap, "MIN_INTERVAL_SECONDS", 60.0)
+
+    async def scenario() -> None:
+        returner = heap.FreedMemoryReturner()
+        for burst in range(3):  # three bursts in quick succession
+            for n in range(1, 201):
+                returner.connection_opened(n)
+            for n in range(199, -1, -1):
+                returner.connection_closed(n, requests=1000 * burst)
+            await asyncio.sleep(0.05)
         assert trims == [0]
 
     asyncio.run(scenario())

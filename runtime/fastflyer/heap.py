@@ -24,6 +24,7 @@ from .logs import logger
 BURST_CONNECTIONS = 128
 IDLE_REQUESTS = 1_000
 SETTLE_SECONDS = 0.2
+MIN_INTERVAL_SECONDS = 5.0  # at most one release (a few ms of CPU) per this many seconds
 
 
 def freeze_startup_objects() -> int:
@@ -56,7 +57,7 @@ class FreedMemoryReturner:
     after a 1000-connection run, 58.7 MiB after ``malloc_trim``). So when this worker's
     connections fall to a quarter of their peak, or to none after many requests, it calls
     ``gc.collect()`` and ``malloc_trim(0)`` once (a few milliseconds, only when load has
-    just dropped).
+    just dropped, and at most every ``MIN_INTERVAL_SECONDS``).
     Told of every connection by the HTTP protocol (protocol.py); one per process.
     """
 
@@ -64,6 +65,7 @@ class FreedMemoryReturner:
         self.peak = 0
         self.requests_at_trim = 0
         self.scheduled = False
+        self.last_release = float("-inf")
 
     def connection_opened(self, open_now: int) -> None:
         if open_now > self.peak:
@@ -74,11 +76,14 @@ class FreedMemoryReturner:
             return
         burst_over = self.peak >= BURST_CONNECTIONS and open_now <= self.peak // 4
         if burst_over or (open_now == 0 and requests - self.requests_at_trim >= IDLE_REQUESTS):
+            loop = asyncio.get_running_loop()
+            if loop.time() - self.last_release < MIN_INTERVAL_SECONDS:
+                return  # connections that come and go all the time: not every time
             self.scheduled = True
             self.peak = open_now
             self.requests_at_trim = requests
             # After the closing burst: the other connections' close callbacks run first.
-            asyncio.get_running_loop().call_later(SETTLE_SECONDS, self.release)
+            loop.call_later(SETTLE_SECONDS, self.release)
 
     def release(self) -> None:
         assert _malloc_trim is not None
@@ -88,6 +93,7 @@ class FreedMemoryReturner:
         gc.collect()
         released = _malloc_trim(0)
         self.scheduled = False
+        self.last_release = asyncio.get_running_loop().time()
         logger.debug(f"returned freed memory to the OS ({released=}) in "
                      f"{(time.perf_counter() - started) * 1e3:.1f} ms")
 
