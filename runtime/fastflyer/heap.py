@@ -28,8 +28,9 @@ MIN_INTERVAL_SECONDS = 5.0  # at most one release (a few ms of CPU) per this man
 
 
 def freeze_startup_objects() -> int:
-    """Collect start-up garbage, then freeze what is left; returns how many objects are frozen."""
-    gc.collect()
+    """Freeze what start-up made; returns how many objects are frozen. No collection first:
+    start-up leaves next to no cyclic garbage (none on the demo) and a full collection would
+    add ~15 ms to every worker's start."""
     gc.freeze()
     return gc.get_freeze_count()
 
