@@ -34,17 +34,18 @@ def load_application(settings: FlyerSettings | None = None) -> Any:
             if app is not None:
                 if not isinstance(app, FlyerApp):
                     logger.info(f"serving {main_py}:app as given (main.py escape hatch)")
-                return _with_health(app, settings)
-        return _with_health(create_app(settings), settings)
+                return _served(app, settings)
+        return _served(create_app(settings), settings)
     except SubAppError as exc:
         raise AppLoadError(str(exc)) from exc
 
 
-def _with_health(app: Any, settings: FlyerSettings) -> Any:
-    """Health checks answered before FastAPI's own call frames. A FlyerApp then leaves them
-    out of its own stack (which has them for `uvicorn main:app`). A foreign app also gets
-    what every FastFlyer service has: request ids, metrics at flyer_metrics_path, the error
-    shield and, when switched on, tracing (not the access log, which is FlyerApp's)."""
+def _served(app: Any, settings: FlyerSettings) -> Any:
+    """The app as the server runs it: behind the health checks, answered before FastAPI's own
+    call frames. A FlyerApp then leaves them out of its own stack (which has them for
+    `uvicorn main:app`). A foreign app also gets what every FastFlyer service has: request
+    ids, metrics at flyer_metrics_path, the error shield and, when switched on, tracing (not
+    the access log, which is FlyerApp's)."""
     from . import telemetry
     from .factory import FlyerApp
     from .middleware.core import CoreMiddleware

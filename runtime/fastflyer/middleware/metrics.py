@@ -61,7 +61,8 @@ class RequestMetrics:
         return time.perf_counter()
 
     def end(self, scope: Scope, status: int, start: float) -> None:
-        """A request was answered with ``status`` (0: nothing was sent)."""
+        """A request was answered with ``status`` (500 when the app sent nothing: uvicorn then
+        answers 500 itself)."""
         self.in_progress -= 1
         method = scope["method"]
         key = (method if method in KNOWN_METHODS else "other",
