@@ -2,7 +2,7 @@
 #
 # Variables (override on the command line: make run PORT=9000):
 #   IMAGE, TAG       the image built and run                (jagerzhang/fastflyer:local)
-#   PYTHON_VERSION   Python of the image                    (3.12)
+#   PYTHON_VERSION   Python of the image                    (3.14)
 #   BASE_IMAGE       another base, e.g. a mirror's python:3.12-slim-bookworm (Dockerfile default)
 #   PORT             host port of `make run` / `make dev`   (8080)
 #   PROJECT          project mounted by `make dev`          (examples/demo)
@@ -14,10 +14,11 @@
 PYTHON ?= python3
 IMAGE ?= jagerzhang/fastflyer
 TAG ?= local
-PYTHON_VERSION ?= 3.12
+PYTHON_VERSION ?= 3.14
 BASE_IMAGE ?=
 PORT ?= 8080
 PROJECT ?= examples/demo
+UV ?= uv
 DOCKER ?= $(shell if docker buildx version >/dev/null 2>&1; then echo docker; \
 	elif [ -x /usr/bin/docker ]; then echo /usr/bin/docker; else echo docker; fi)
 
@@ -32,7 +33,8 @@ PUBLISH = $$(if $(HOST_NET); then echo "-p $(PORT):8080"; \
 TTY = $$([ -t 0 ] && echo -it)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test image run dev bench bench-image lint clean
+.PHONY: help install test test-lowest lock lock-upgrade lock-check image run dev bench bench-image \
+	lint clean
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z-]+:.*## / { printf "  make %-12s %s\n", $$1, $$2 }' \
@@ -43,6 +45,35 @@ install: ## install the runtime (editable) with the test tools
 
 test: ## run the test suite (container tests need Docker: see docs/image.md)
 	$(PYTHON) -m pytest
+
+test-lowest: ## the server and contract tests with the lowest dependency versions allowed
+	UV=$(UV) bash .ci/lowest.sh
+
+# The lock. pyproject.toml holds the ranges (each upper bound the next release not yet tested,
+# each lower bound the version .ci/lowest.sh tests); uv.lock pins every dependency, extras
+# included, with hashes, for Python 3.10+ on every platform (uv's universal resolution);
+# requirements/runtime.txt is its runtime part (no extras, no fastflyer itself), exported for
+# the image, which installs it with `pip install --require-hashes --no-deps` and then fastflyer
+# with --no-deps: no resolution at build time. After changing dependencies in pyproject.toml,
+# `make lock` and commit uv.lock and requirements/runtime.txt together; `make lock-upgrade`
+# moves every pin to the newest release the ranges allow. CI (`make lock-check`, and
+# tests/test_lock.py) fails when pyproject.toml, uv.lock and the export disagree.
+LOCK_EXPORT = $(UV) export --frozen --no-dev --no-emit-project --format requirements-txt
+WRITE_EXPORT = $(LOCK_EXPORT) > requirements/runtime.txt.tmp \
+	&& mv requirements/runtime.txt.tmp requirements/runtime.txt
+
+lock: ## refresh uv.lock and requirements/runtime.txt after editing pyproject.toml
+	$(UV) lock
+	$(WRITE_EXPORT)
+
+lock-upgrade: ## the same, with every pin moved to the newest version the ranges allow
+	$(UV) lock --upgrade
+	$(WRITE_EXPORT)
+
+lock-check: ## fail when pyproject.toml, uv.lock and requirements/runtime.txt disagree
+	$(UV) lock --check
+	$(LOCK_EXPORT) | diff -u requirements/runtime.txt - \
+		|| { echo "requirements/runtime.txt does not match uv.lock: make lock" >&2; exit 1; }
 
 image: ## build the image IMAGE:TAG (jagerzhang/fastflyer:local) for this machine
 	@if $(DOCKER) buildx version >/dev/null 2>&1; then \
@@ -76,7 +107,8 @@ lint: ## ruff, hadolint on the Dockerfiles, shellcheck on the scripts (when inst
 	ruff check --extend-exclude .ci-cache .
 	hadolint image/Dockerfile examples/project/Dockerfile
 	@if command -v shellcheck >/dev/null; then \
-		set -x; shellcheck entrypoint/docker-entrypoint.sh .ci/docker.sh; \
+		set -x; shellcheck entrypoint/docker-entrypoint.sh image/check-lock.sh .ci/docker.sh \
+			.ci/run .ci/lowest.sh; \
 	else echo "shellcheck not installed: scripts not checked"; fi
 
 clean: ## remove caches and build leftovers

@@ -1,12 +1,14 @@
-# The published images: one per supported Python version, for amd64 and arm64.
+# The published images: one per supported Python version, each for amd64 and arm64, with an
+# SBOM and a provenance attestation.
 #
 #   docker buildx bake --print                      # what would be built
 #   docker buildx bake --push                       # build and push every variant
-#   VERSION=0.2.1 REVISION=$(git rev-parse HEAD) CREATED=$(date -u +%FT%TZ) docker buildx bake
+#   VERSION=0.2.1 REVISION=$(git rev-parse HEAD) CREATED=$(date -u +%FT%TZ) docker buildx bake --push
 #   docker buildx bake local                        # one image for this machine, loaded locally
 #
-# Tags: <registry>/<image>:py3.12, :0.2.0-py3.12 for every Python version (target image-py312
-# ...), and :latest, :0.2.0 for the default Python version (target latest).
+# Tags: <registry>/<image>:py3.14, :0.2.0-py3.14 for every Python version (targets image-py311
+# ... image-py314), and :latest, :0.2.0 on the default (newest) one. Python 3.10 is no longer
+# published; the package itself still installs on it (pip install . from a checkout).
 
 variable "REGISTRY" {
   default = "docker.io"
@@ -16,6 +18,7 @@ variable "IMAGE" {
   default = "jagerzhang/fastflyer"
 }
 
+# The OCI labels' version, revision, created and source (org.opencontainers.image.*).
 variable "VERSION" {
   default = "0.2.0"
 }
@@ -33,11 +36,11 @@ variable "SOURCE" {
 }
 
 variable "PYTHON_VERSIONS" {
-  default = ["3.10", "3.11", "3.12", "3.13"]
+  default = ["3.11", "3.12", "3.13", "3.14"]
 }
 
 variable "DEFAULT_PYTHON" {
-  default = "3.12"
+  default = "3.14"
 }
 
 variable "PLATFORMS" {
@@ -70,30 +73,43 @@ target "_common" {
   }
 }
 
+# What is pushed: every platform, and for each platform's image an SBOM (BuildKit's syft
+# scanner) and a provenance attestation (mode=max: the build's full definition, args and
+# materials).
+target "_published" {
+  inherits  = ["_common"]
+  platforms = PLATFORMS
+  attest = [
+    "type=sbom",
+    "type=provenance,mode=max",
+  ]
+}
+
+# One multi-platform image per Python version.
 target "image" {
   name     = "image-py${replace(py, ".", "")}"
-  inherits = ["_common"]
+  inherits = ["_published"]
   matrix = {
     py = PYTHON_VERSIONS
   }
   args = {
     PYTHON_VERSION = py
   }
-  platforms = PLATFORMS
-  tags      = ["${REGISTRY}/${IMAGE}:py${py}", "${REGISTRY}/${IMAGE}:${VERSION}-py${py}"]
+  tags = ["${REGISTRY}/${IMAGE}:py${py}", "${REGISTRY}/${IMAGE}:${VERSION}-py${py}"]
 }
 
-# The default Python version's image again under :latest and :<version>; BuildKit builds
-# identical steps once, so this adds tags, not work.
+# The default (newest) Python version's image again under :latest and :<version>; the same
+# build as its image-py target, which BuildKit runs once: this adds tags, not work.
 target "latest" {
-  inherits = ["_common"]
+  inherits = ["_published"]
   args = {
     PYTHON_VERSION = DEFAULT_PYTHON
   }
-  platforms = PLATFORMS
-  tags      = ["${REGISTRY}/${IMAGE}:latest", "${REGISTRY}/${IMAGE}:${VERSION}"]
+  tags = ["${REGISTRY}/${IMAGE}:latest", "${REGISTRY}/${IMAGE}:${VERSION}"]
 }
 
+# `make image`: the default Python version for this machine's platform only, loaded into the
+# local image store (no attestations: that store does not keep them).
 target "local" {
   inherits = ["_common"]
   args = {

@@ -5,15 +5,17 @@
 #   1. apt-get installs docker.io (dockerd + Debian's BuildKit-capable client) and mmdebstrap;
 #   2. starts a private dockerd (own data root, exec root, pidfile and unix socket; no bridge,
 #      no iptables: containers run with --network host);
-#   3. builds a stand-in for python:3.11-slim-bookworm with mmdebstrap (Debian bookworm minbase
-#      + python3, python3-venv, python3-pip, ca-certificates) and `docker import`s it as
-#      $FF_TEST_BASE, unless that tag already exists. The host's extra CA certificates (HTTPS
+#   3. builds a stand-in for python:3.x-slim with mmdebstrap (Debian minbase + python3,
+#      python3-venv, python3-pip, ca-certificates) and `docker import`s it as $FF_TEST_BASE,
+#      unless that tag already exists. FF_TEST_BASE=fastflyer-test-base:<suite> picks the
+#      Debian suite: bookworm (Python 3.11, the default), trixie (3.13), sid (3.14); the
+#      tarball lives only until it is imported. The host's extra CA certificates (HTTPS
 #      here goes through a re-signing proxy) are trusted in this LOCAL stand-in only (system
 #      store + PIP_CERT), so that child images built on our test image reach PyPI; it is
 #      never published;
 #   4. builds our image from image/Dockerfile on that base as $FF_TEST_IMAGE (always run, the
 #      layer cache makes an unchanged tree cost seconds). No CA or index is baked into its
-#      layers: the proxy CA reaches pip as a BuildKit secret, for one RUN only.
+#      layers: the proxy CA reaches pip as a BuildKit secret, for the RUNs that install only.
 #
 # How to use it:
 #   source .ci/docker.sh        # from bash: does 1-4 and exports DOCKER_HOST, FF_TEST_BASE,
@@ -138,24 +140,36 @@ ff_test_base() {
     if "$FF_DOCKER_CLI" image inspect "$FF_TEST_BASE" >/dev/null 2>&1; then
         return 0
     fi
-    if [ "$FF_TEST_BASE" != "fastflyer-test-base:bookworm" ]; then
-        # A real base (e.g. python:3.12-slim-bookworm) where a registry can be reached.
-        "$FF_DOCKER_CLI" pull "$FF_TEST_BASE" >&2
-        return
-    fi
-    local work="$FF_DOCKER_RUN/rootfs"
+    case "$FF_TEST_BASE" in
+        fastflyer-test-base:*) ;;
+        *)
+            # A real base (e.g. python:3.12-slim-bookworm) where a registry can be reached.
+            "$FF_DOCKER_CLI" pull "$FF_TEST_BASE" >&2
+            return
+            ;;
+    esac
+    # fastflyer-test-base:<suite>: Debian <suite> with its python3 (bookworm: 3.11, sid: 3.14).
+    local suite="${FF_TEST_BASE#fastflyer-test-base:}"
+    local work="$FF_DOCKER_RUN/rootfs-$suite"
     rm -rf "$work" && mkdir -p "$work"
+    # bookworm from this host's own sources (with its security updates), any other suite from
+    # Debian's mirror (sid has no security suite).
     local sources=/etc/apt/sources.list.d/debian.sources
-    [ -f "$sources" ] || sources="deb http://deb.debian.org/debian bookworm main"
-    _ff_log "building the stand-in base $FF_TEST_BASE with mmdebstrap"
+    if [ "$suite" != bookworm ] || [ ! -f "$sources" ] || ! grep -qw bookworm "$sources"; then
+        sources="deb http://deb.debian.org/debian $suite main"
+    fi
+    _ff_log "building the stand-in base $FF_TEST_BASE with mmdebstrap ($suite)"
     # The customize hook trusts the host's proxy CA inside this local-only base, so that pip
     # in a RUN of a child image (examples/project) can reach PyPI here.
     # shellcheck disable=SC2016  # the hooks are expanded by mmdebstrap, with $1 = the rootfs
+    # Check-Valid-Until off: a mirror serving a snapshot may hold a Release file past its date
+    # (sid's are valid for a week).
     mmdebstrap --quiet --variant=minbase --format=tar \
+        --aptopt='Acquire::Check-Valid-Until "false"' \
         --include=python3,python3-venv,python3-pip,ca-certificates \
         --customize-hook='for c in /usr/local/share/ca-certificates/*.crt; do [ -f "$c" ] && cp "$c" "$1/usr/local/share/ca-certificates/"; done; chroot "$1" update-ca-certificates >/dev/null 2>&1' \
         --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
-        bookworm "$work/rootfs.tar" "$sources" >&2 || return 1
+        "$suite" "$work/rootfs.tar" "$sources" >&2 || return 1
     "$FF_DOCKER_CLI" import \
         --change 'ENV LANG=C.UTF-8' \
         --change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt' \

@@ -66,7 +66,7 @@ def flyer_app(bare: bool = False, **overrides: Any) -> Any:
     """The demo service's ASGI stack; ``bare``: without FastFlyer's own ASGI layers, i.e.
     only FastAPI with the demo's routes, FastFlyer's exception handlers and docs routes."""
     from fastapi import FastAPI
-    from fastflyer.factory import create_app
+    from fastflyer.application.factory import create_app
     from fastflyer.settings import FlyerSettings
 
     app = create_app(FlyerSettings(app_root=DEMO, **overrides))

@@ -1,4 +1,5 @@
-"""What a server process tree costs, read from /proc: CPU time and resident memory."""
+"""What a server process tree costs, read from /proc: CPU time and memory (RSS per process,
+PSS for the whole tree: what a container pays, shared pages counted once)."""
 
 from __future__ import annotations
 
@@ -59,3 +60,38 @@ def rss_mib(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+def pss_mib(pids: list[int]) -> float | None:
+    """Proportional set size of these processes together, in MiB (smaps_rollup): pages shared
+    between them (a forked master and its workers) count once, as in the container's memory."""
+    total, seen = 0, False
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith("Pss:"):
+                total += int(line.split()[1])
+                seen = True
+                break
+    return total / 1024 if seen else None
+
+
+def sockets(pids: list[int]) -> int:
+    """Sockets these processes hold open (listening ones included): how many of a cell's
+    client connections a server has actually accepted."""
+    count = 0
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
+                    count += 1
+            except OSError:
+                continue  # closed meanwhile
+    return count

@@ -1,10 +1,10 @@
 """FastFlyer's benchmark harness: `make bench` (native) and `make bench-image` (container).
 
-Starts each contender alone - FastFlyer and the reference servers R0 (bare FastAPI) and R1
-(raw ASGI) - pinned to one core, drives it with wrk pinned to the other core, interleaves the
-contenders over several rounds, prints one table and writes it as JSON under
-``benchmarks/results/``. Never asserts anything about speed; ``--check`` only sets the exit
-code from the issue's targets.
+Starts each contender alone - FastFlyer on each engine, the reference servers R0 (bare FastAPI)
+and R1 (raw ASGI) on uvicorn, G0 and G1 (the same apps) on granian - pinned to one core, drives
+it with wrk pinned to the other core, interleaves the contenders over several rounds, prints one
+table and writes it as JSON under ``benchmarks/results/``. Never asserts anything about speed;
+``--check`` only sets the exit code from the issue's targets.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import os
 import platform
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from importlib import metadata
@@ -28,9 +29,10 @@ import report
 from servers import ROUTES, Contender, free_port, native_contenders, wait_first_200
 
 RESULTS = Path(__file__).resolve().parent / "results"
-RSS_SETTLE_SECONDS = 1.0  # after the last cell, before "worker RSS after load" is read
+RSS_SETTLE_SECONDS = 1.0  # after a cell, before the memory after it is read
+HELD_SAMPLE_SECONDS = 0.5  # how often open sockets are counted during a cell
 PACKAGES = ("fastflyer", "fastapi", "starlette", "pydantic", "pydantic-core", "uvicorn",
-            "uvicorn-worker", "gunicorn", "uvloop", "httptools", "orjson")
+            "gunicorn", "granian", "uvloop", "httptools", "orjson")
 
 
 def pick_cpus() -> tuple[int | None, int | None, str | None]:
@@ -44,6 +46,28 @@ def pick_cpus() -> tuple[int | None, int | None, str | None]:
 def body_digest(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as response:
         return hashlib.sha256(response.read()).hexdigest()[:16]
+
+
+class HeldConnections:
+    """The most sockets the server's processes held open during a cell, sampled."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.peak = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.wait(HELD_SAMPLE_SECONDS):
+            self.peak = max(self.peak, self.server.sockets())
+
+    def __enter__(self) -> HeldConnections:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def measure(contender: Contender, args: argparse.Namespace, wrk: str, wrk_cpu: int | None,
@@ -60,6 +84,7 @@ def measure(contender: Contender, args: argparse.Namespace, wrk: str, wrk_cpu: i
     try:
         wait_first_200(port, server.alive)
         result["startup_ms"] = (time.perf_counter() - started) * 1000
+        result["idle_pss_mib"] = server.tree_pss_mib()
         result["bodies"] = {c.route: body_digest(server.url(ROUTES[c.route]))
                             for c in contender.cells}
         for cell in contender.cells:
@@ -67,17 +92,23 @@ def measure(contender: Contender, args: argparse.Namespace, wrk: str, wrk_cpu: i
             if args.warmup:
                 loadgen.run_wrk(wrk, url, cell.connections, args.warmup, wrk_cpu)
             cpu_before = server.cpu_seconds()
-            run = loadgen.run_wrk(wrk, url, cell.connections, args.duration, wrk_cpu)
+            with HeldConnections(server) as held:
+                run = loadgen.run_wrk(wrk, url, cell.connections, args.duration, wrk_cpu)
             cpu_used = server.cpu_seconds() - cpu_before
             run["cpu_us_per_req"] = cpu_used * 1e6 / max(run["requests"], 1)
+            run["sockets_held"] = held.peak
+            run["worker_rss_at_end_mib"] = server.memory()["worker_rss_mib"]  # clients still on
+            # Memory after each cell (clients gone, server settled): a server that accepts
+            # only part of a cell's clients pays less for it, so compare like for like.
+            time.sleep(RSS_SETTLE_SECONDS)
+            settled = server.memory()
+            run["tree_pss_after_mib"] = settled["tree_pss_mib"]
+            run["worker_rss_after_mib"] = settled["worker_rss_mib"]
             result["cells"][cell.key] = run
-            print(f"  {contender.name:<14} {cell.key:<12} {run['rps']:>9,.0f} req/s  "
+            print(f"  {contender.name:<17} {cell.key:<12} {run['rps']:>9,.0f} req/s  "
                   f"p99 {run['p99_us'] / 1000:.2f} ms  errors {run['errors']}", flush=True)
-        # RSS twice: as the last cell ends (connections and their buffers still held), and
-        # once the clients' connections have closed and the server has settled.
-        result["worker_rss_at_end_mib"] = server.memory()["worker_rss_mib"]
-        time.sleep(RSS_SETTLE_SECONDS)
-        result.update(server.memory())
+        result["worker_rss_at_end_mib"] = run["worker_rss_at_end_mib"]
+        result.update(settled)  # after the last cell
     except Exception:
         print(f"--- {contender.name} output ---\n{server.log_path.read_text(errors='replace')}",
               file=sys.stderr)

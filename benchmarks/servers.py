@@ -32,6 +32,7 @@ ROUTES = {
     "export": "/flyer/items/export?count=1000",
 }
 UVICORN_FLAGS = ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
+GRANIAN_FLAGS = ["--interface", "asgi", "--loop", "uvloop", "--workers", "1", "--no-access-log"]
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,16 @@ class Running:
     def cpu_seconds(self) -> float:
         return procstat.cpu_seconds(procstat.tree(self.root_pid))
 
+    def sockets(self) -> int:
+        return procstat.sockets(procstat.tree(self.root_pid))
+
+    def tree_pss_mib(self) -> float | None:
+        return procstat.pss_mib(procstat.tree(self.root_pid))
+
     def memory(self) -> dict[str, float | None]:
         """Worker RSS (the serving processes) and the rest of the tree's (gunicorn master,
-        init), summed apart; ``master_rss_mib`` is None for a single-process server."""
+        init), summed apart (``master_rss_mib`` is None for a single-process server), and the
+        PSS of the whole tree."""
         workers = procstat.leaves(self.root_pid)
         others = [pid for pid in procstat.tree(self.root_pid) if pid not in workers]
 
@@ -72,7 +80,7 @@ class Running:
             return sum(values) if values else None
 
         return {"worker_rss_mib": total(workers), "master_rss_mib": total(others),
-                "workers": len(workers)}
+                "workers": len(workers), "tree_pss_mib": self.tree_pss_mib()}
 
 
 @dataclass
@@ -146,17 +154,18 @@ def fastflyer_argv() -> list[str]:
 
 
 def native_contenders(cpu: int | None) -> list[Contender]:
-    """FastFlyer (access log off and on) and the references R0, R1, as local processes."""
+    """FastFlyer on each engine (access log off, and on with the default engine) and the
+    references: R0, R1 on uvicorn, G0, G1 (the same apps) on granian, as local processes."""
     sweep = (Cell("item", 10), Cell("item", 100), Cell("item", 1000))
     main_cells = (Cell("health", 100), *sweep, Cell("export", 100))
 
-    def flyer(access_log: bool) -> Callable[[int, Path], Running]:
+    def flyer(access_log: bool, engine: str = "gunicorn") -> Callable[[int, Path], Running]:
         def start(port: int, scratch: Path) -> Running:
             settings = {"flyer_host": "127.0.0.1", "flyer_port": str(port), "flyer_workers": "1",
-                        "flyer_access_log": "1" if access_log else "0"}
+                        "flyer_access_log": "1" if access_log else "0", "flyer_server": engine}
             if access_log:
                 settings["flyer_access_logfile"] = str(scratch / "access.log")
-            name = "fastflyer-log" if access_log else "fastflyer"
+            name = "fastflyer-log" if access_log else f"fastflyer-{engine}"
             return start_process(fastflyer_argv(), DEMO, clean_env(**settings), cpu, port,
                                  scratch / f"{name}.out")
         return start
@@ -168,15 +177,29 @@ def native_contenders(cpu: int | None) -> list[Contender]:
             return start_process(argv, REPO, clean_env(), cpu, port, scratch / f"{module}.out")
         return start
 
+    def granian(module: str) -> Callable[[int, Path], Running]:
+        def start(port: int, scratch: Path) -> Running:
+            argv = [sys.executable, "-m", "granian", *GRANIAN_FLAGS, "--working-dir",
+                    str(REFERENCE), "--host", "127.0.0.1", "--port", str(port), f"{module}:app"]
+            return start_process(argv, REPO, clean_env(), cpu, port,
+                                 scratch / f"{module}-granian.out")
+        return start
+
     return [
         Contender("fastflyer", "fastflyer serve, 1 worker, demo project, access log off",
                   main_cells, flyer(False)),
+        Contender("fastflyer-granian", "the same with flyer_server=granian (granian's main "
+                  "process + 1 worker)", main_cells, flyer(False, "granian")),
         Contender("fastflyer+log", "the same with the access log on, written to a file",
                   (Cell("item", 100),), flyer(True), access_log=Path("access.log")),
         Contender("R0", "bare FastAPI app on uvicorn, same routes and bodies",
                   main_cells, uvicorn("r0_fastapi")),
-        Contender("R0r", "the demo's own routers on a bare FastAPI app (same route table)",
-                  (Cell("item", 100),), uvicorn("r0_routers")),
+        Contender("R0r", "the demo's own routers on a bare FastAPI app (same route table): "
+                  "the same FastAPI app on bare uvicorn", main_cells, uvicorn("r0_routers")),
         Contender("R1", "raw ASGI callable on uvicorn, health body",
                   (Cell("health", 100),), uvicorn("r1_raw_asgi")),
+        Contender("G0", "R0's bare FastAPI app on granian (1 worker)", main_cells,
+                  granian("r0_fastapi")),
+        Contender("G1", "R1's raw ASGI callable on granian (1 worker), health body",
+                  (Cell("health", 100),), granian("r1_raw_asgi")),
     ]

@@ -1,85 +1,61 @@
 #!/bin/sh
-# The container's entry script, run by tini (PID 1), ending in `exec "$@"`.
+# The container's entry script, run by tini (PID 1). It ends in `exec "$@"`: the command
+# replaces this shell, so it is tini's child and gets the signals tini forwards.
 #
-# While the app root (flyer_app_root, /app) holds no project (no app/ nor main.py) and is not
-# a mount, flyer_app_root is pointed at the demo, for every command. A child image's
-# `COPY . /app` thus replaces the demo rather than mixing its routes with the project's.
-#
-# For the server commands (`fastflyer serve` - the default - and `fastflyer dev`) it first
-#   1. tells which project is served: mounted (development), copied into the image (a child
-#      image) or the demo, in one log line;
-#   2. with flyer_install_requirements=1, pip installs <app root>/requirements.txt
-#      (for mounted code; a child image should install them at build time instead);
-#   3. sources <app root>/prestart.sh if present (it may export variables; a failure stops
-#      the start with its exit code).
+# 1. The app root (flyer_app_root, /app) neither holds a project (app/ or main.py) nor is a
+#    mount: flyer_app_root is pointed at the demo, for every command. A child image's
+#    `COPY . /app` thus replaces the demo rather than mixing its routes with the project's.
+# 2. For the server commands only (`fastflyer serve`, the default, and `fastflyer dev`):
+#    - one log line says which project is served: mounted, built into the image, or the demo;
+#    - with flyer_install_requirements=1, <app root>/requirements.txt is pip-installed into a
+#      prefix under $TMPDIR (/tmp), which goes on PYTHONPATH and PATH: the image's own
+#      packages are root's and stay as they are (PIP_CONSTRAINT keeps their versions);
+#    - <app root>/prestart.sh, if present, is sourced (it may export variables; a failing
+#      command stops the start with its exit code).
 # Any other command (`bash`, `python ...`, `fastflyer config`) runs as given.
 set -eu
 
+demo=/usr/local/share/fastflyer/demo
 app_root="${flyer_app_root:-/app}"
-demo_root=/usr/local/share/fastflyer/demo
 
 say() {
     printf '%s | entrypoint | %s\n' "$(date -u '+%Y-%m-%d %H:%M:%S')" "$*" >&2
 }
 
-# Reads a flyer_* switch the way the Python settings do; exit 2 on a value neither true nor false.
-switch_on() {
-    name="$1"
-    eval "value=\${$name:-0}"
-    # shellcheck disable=SC2154  # value is set by the eval above
-    case "$(printf '%s' "$value" | tr '[:upper:]' '[:lower:]')" in
+# Reads a switch the way the settings do: exit 2 on a value neither true nor false.
+switch_on() { # NAME VALUE
+    case "$(printf '%s' "$2" | tr '[:upper:]' '[:lower:]')" in
         1 | true | yes | on | y | t) return 0 ;;
         0 | false | no | off | n | f | "") return 1 ;;
-        *)
-            say "error: $name='$value' is not a boolean (use 1/true/yes/on or 0/false/no/off)"
-            exit 2
-            ;;
     esac
+    say "error: $1='$2' is not a boolean (use 1/true/yes/on or 0/false/no/off)"
+    exit 2
 }
 
-is_mounted() {
-    # Field 5 of /proc/self/mountinfo is the mount point; an /app bind mount shows up there.
-    [ -r /proc/self/mountinfo ] && awk -v dir="$1" '$5 == dir { found = 1 } END { exit !found }' \
-        /proc/self/mountinfo
-}
-
-has_project() {
-    [ -d "$1/app" ] || [ -f "$1/main.py" ]
-}
-
-prepare() {
-    mounted=0
-    if [ "$app_root" = "$demo_root" ]; then
-        say "no project in /app: serving the demo (mount or COPY a project to /app)"
-    elif is_mounted "$app_root"; then
-        say "project $app_root: mounted (development)"
-        mounted=1
-    else
-        say "project $app_root: built into the image"
-    fi
-
-    if switch_on flyer_install_requirements; then
-        if [ -f "$app_root/requirements.txt" ]; then
-            if [ "$mounted" = 0 ]; then
-                say "hint: a child image should install requirements.txt at build time"
-            fi
-            say "installing $app_root/requirements.txt"
-            pip install --no-cache-dir --disable-pip-version-check -r "$app_root/requirements.txt"
-        else
-            say "flyer_install_requirements=1 but $app_root/requirements.txt does not exist"
+install_requirements() {
+    prefix="${TMPDIR:-/tmp}/fastflyer-requirements"
+    say "installing $app_root/requirements.txt into $prefix"
+    pip install --no-cache-dir --disable-pip-version-check --prefix "$prefix" \
+        -r "$app_root/requirements.txt"
+    for site in "$prefix"/lib/python*/site-packages; do
+        if [ -d "$site" ]; then
+            PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
+            export PYTHONPATH
         fi
-    fi
-
-    if [ -f "$app_root/prestart.sh" ]; then
-        say "running $app_root/prestart.sh"
-        # shellcheck disable=SC1090,SC1091  # the project's own script
-        . "$app_root/prestart.sh"
-    fi
+    done
+    PATH="$prefix/bin:$PATH"
 }
 
-if [ -d "$demo_root" ] && ! has_project "$app_root" && ! is_mounted "$app_root"; then
-    app_root="$demo_root"
-    flyer_app_root="$demo_root"
+mounted=0
+if mountpoint -q "$app_root" 2>/dev/null; then
+    mounted=1
+    origin="project $app_root: mounted (development)"
+elif [ -d "$app_root/app" ] || [ -f "$app_root/main.py" ] || [ ! -d "$demo" ]; then
+    origin="project $app_root: built into the image"
+else
+    origin="no project in $app_root: serving the demo (mount or COPY a project to $app_root)"
+    app_root="$demo"
+    flyer_app_root="$demo"
     export flyer_app_root
 fi
 
@@ -87,8 +63,25 @@ if [ "$#" -eq 0 ]; then
     set -- fastflyer serve
 fi
 
-if [ "$1" = fastflyer ] && { [ "${2:-}" = serve ] || [ "${2:-}" = dev ]; }; then
-    prepare
-fi
+case "$1 ${2:-}" in
+    "fastflyer serve" | "fastflyer dev")
+        say "$origin"
+        if switch_on flyer_install_requirements "${flyer_install_requirements:-0}"; then
+            if [ ! -f "$app_root/requirements.txt" ]; then
+                say "flyer_install_requirements=1 but $app_root/requirements.txt does not exist"
+            else
+                if [ "$mounted" = 0 ]; then
+                    say "hint: a child image should install requirements.txt at build time"
+                fi
+                install_requirements
+            fi
+        fi
+        if [ -f "$app_root/prestart.sh" ]; then
+            say "running $app_root/prestart.sh"
+            # shellcheck disable=SC1090,SC1091  # the project's own script
+            . "$app_root/prestart.sh"
+        fi
+        ;;
+esac
 
 exec "$@"

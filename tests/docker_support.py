@@ -84,12 +84,27 @@ def docker_available() -> bool:
 
 
 def build(context: Path | str, tag: str, *extra: str, dockerfile: str | None = None,
-          timeout: float = 900) -> subprocess.CompletedProcess:
+          timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess:
     """`docker build` with host networking (the private daemon has no bridge network)."""
     args = ["build", "--network", "host", "--progress", "plain", "-t", tag]
     if dockerfile:
         args += ["-f", dockerfile]
-    return docker(*args, *extra, str(context), timeout=timeout)
+    return docker(*args, *extra, str(context), timeout=timeout, check=check)
+
+
+def pip_ca_secret(directory: Path) -> tuple[str, ...]:
+    """The build's `pip_ca` secret: this host's extra CA certificates (a re-signing proxy),
+    for pip in one RUN of image/Dockerfile; as a secret, in no layer of the image."""
+    bundle = directory / "pip-ca.pem"
+    bundle.write_text("".join(crt.read_text()
+                              for crt in sorted(Path("/usr/local/share/ca-certificates").glob("*.crt"))))
+    return ("--secret", f"id=pip_ca,src={bundle}")
+
+
+def python_version(image: str) -> str:
+    """The image's Python, major.minor (the venv's interpreter)."""
+    return docker("run", "--rm", "--network", "host", "--entrypoint", "python", image, "-c",
+                  "import sys; print('%d.%d' % sys.version_info[:2])").stdout.strip()
 
 
 @functools.lru_cache(maxsize=1)

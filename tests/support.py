@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +20,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+ENGINES = ("gunicorn", "granian")
+# Run a server-level test once per engine (``flyer_server``), on real processes.
+each_engine = pytest.mark.parametrize("engine", ENGINES)
 
 
 def need(condition: bool, reason: str) -> None:
@@ -76,10 +80,11 @@ class Server:
     proc: subprocess.Popen
     port: int
     log_path: Path
+    scheme: str = "http"
     base: str = field(init=False)
 
     def __post_init__(self) -> None:
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"{self.scheme}://127.0.0.1:{self.port}"
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -97,8 +102,11 @@ class Server:
             return self.proc.wait(timeout=5)
 
 
-def wait_http(url: str, timeout: float = 30, proc: subprocess.Popen | None = None) -> None:
+def wait_http(url: str, timeout: float = 30, proc: subprocess.Popen | None = None,
+              http2_only: bool = False) -> None:
     import httpx
+
+    options = {"http1": False, "http2": True} if http2_only else {}
 
     deadline = time.monotonic() + timeout
     last: Exception | None = None
@@ -106,7 +114,9 @@ def wait_http(url: str, timeout: float = 30, proc: subprocess.Popen | None = Non
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
         try:
-            if httpx.get(url, timeout=2).status_code < 500:
+            with httpx.Client(timeout=2, verify=False, **options) as client:  # noqa: S501
+                answered = client.get(url).status_code < 500
+            if answered:
                 return
         except httpx.HTTPError as exc:
             last = exc
@@ -122,8 +132,12 @@ def run_server(
     port: int | None = None,
     ready_path: str = "/health_check",
     timeout: float = 40,
+    scheme: str = "http",
+    http2_only: bool = False,
 ) -> Iterator[Server]:
-    """Start `fastflyer <args>` (default `serve`) on a free loopback port; stop it after."""
+    """Start `fastflyer <args>` (default `serve`) on a free loopback port; stop it after.
+    ``scheme="https"`` when the env sets flyer_ssl_* (the probe does not verify the cert),
+    ``http2_only`` with flyer_http=2 (the probe speaks h2c)."""
     port = port or free_port()
     full_env = base_env(flyer_host="127.0.0.1", flyer_port=str(port))
     full_env.update(env or {})
@@ -137,10 +151,10 @@ def run_server(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    server = Server(proc=proc, port=port, log_path=Path(log_name))
+    server = Server(proc=proc, port=port, log_path=Path(log_name), scheme=scheme)
     try:
         try:
-            wait_http(server.url(ready_path), timeout=timeout, proc=proc)
+            wait_http(server.url(ready_path), timeout=timeout, proc=proc, http2_only=http2_only)
         except Exception as exc:
             server.stop()
             raise RuntimeError(f"{exc}\n--- server log ---\n{server.log()}") from exc
@@ -150,6 +164,26 @@ def run_server(
         log_file.close()
         with contextlib.suppress(OSError):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def child_pids(parent: int) -> set[int]:
+    """The live processes whose parent is ``parent``: the workers of a gunicorn master or of
+    granian's main process."""
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(parent)],
+                         capture_output=True, text=True).stdout
+    return {int(p) for p in out.split()}
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A certificate for localhost/127.0.0.1 and its key, made with the openssl CLI."""
+    need(shutil.which("openssl") is not None, "the openssl command is not installed")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True)
+    return cert, key
 
 
 def run_cli(*args: str, cwd: Path | str = DEMO, env: dict[str, str] | None = None,

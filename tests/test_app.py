@@ -6,8 +6,8 @@ import re
 import sys
 
 import pytest
-from fastflyer.discovery import SubAppError
-from fastflyer.factory import create_app
+from fastflyer.application.discovery import SubAppError
+from fastflyer.application.factory import create_app
 from fastflyer.settings import load_settings
 from starlette.testclient import TestClient
 
@@ -173,7 +173,7 @@ def _forget_project_modules(root) -> None:
 
 
 def test_main_py_app_is_served_instead_of_the_factory(tmp_path):
-    from fastflyer.application import load_application
+    from fastflyer.application.loader import load_application
 
     write_project(tmp_path, {
         "main.py": """
@@ -211,8 +211,8 @@ def test_main_py_app_is_served_instead_of_the_factory(tmp_path):
 
 
 def test_main_py_with_create_app_is_used_as_is(tmp_path):
-    from fastflyer.application import load_application
-    from fastflyer.factory import FlyerApp
+    from fastflyer.application.factory import FlyerApp
+    from fastflyer.application.loader import load_application
 
     write_project(tmp_path, {
         "main.py": "from fastflyer import create_app\napp = create_app()\n",
@@ -233,7 +233,7 @@ def test_main_py_with_create_app_is_used_as_is(tmp_path):
 
 
 def test_broken_main_py_is_reported(tmp_path):
-    from fastflyer.application import AppLoadError, load_application
+    from fastflyer.application.loader import AppLoadError, load_application
 
     write_project(tmp_path, {"main.py": "raise ValueError('bad main')\n"})
     try:
@@ -241,3 +241,57 @@ def test_broken_main_py_is_reported(tmp_path):
             load_application(load_settings(app_root=tmp_path))
     finally:
         _forget_project_modules(tmp_path)
+
+
+def test_body_over_the_limit_is_an_enveloped_413_before_the_app_runs(project):
+    app = create_app(load_settings(app_root=project, access_log=False, max_body_size=100))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.post("/flyer/demo", content=b"x" * 101, headers={"content-type": "application/json"})
+        assert r.status_code == 413
+        body = r.json()
+        assert body["code"] == 413 and body["message"] == "Request body larger than 100 bytes"
+        assert body["request_id"] == r.headers["x-request-id"]
+        assert r.headers["connection"] == "close"
+
+
+
+OPTIONS_ROUTE = {
+    "app/__init__.py": "",
+    "app/vault/__init__.py": """
+        from fastflyer import APIRouter
+
+        router = APIRouter()
+
+
+        @router.api_route("/vault", methods=["GET", "OPTIONS"])
+        async def vault():
+            return {"code": 200, "data": "the secret"}
+    """,
+}
+
+
+@pytest.mark.parametrize("cors", [False, True], ids=["cors-off", "cors-on"])
+def test_basic_auth_covers_options_and_preflights_stop_at_cors(tmp_path, cors):
+    write_project(tmp_path, OPTIONS_ROUTE)
+    settings = load_settings(app_root=tmp_path, access_log=False, auth_enable=True,
+                             auth_user="u", auth_pass="p",
+                             cors_origins="https://app.example" if cors else "")
+    try:
+        with TestClient(create_app(settings)) as c:
+            r = c.options("/flyer/vault")
+            assert r.status_code == 401 and "secret" not in r.text
+            assert c.options("/flyer/vault", auth=("u", "p")).json()["data"] == "the secret"
+            preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
+            r = c.options("/flyer/vault", headers=preflight)
+            assert "secret" not in r.text
+            if cors:  # answered by the CORS layer, not the route
+                assert r.status_code == 200
+                assert r.headers["access-control-allow-origin"] == "https://app.example"
+                r = c.options("/flyer/vault", headers={**preflight, "Origin": "https://evil.example"})
+                assert r.status_code == 400 and "secret" not in r.text
+            else:
+                assert r.status_code == 401
+    finally:
+        for name in [n for n in sys.modules if n == "app" or n.startswith("app.")]:
+            del sys.modules[name]
+        sys.path[:] = [p for p in sys.path if not p.startswith(str(tmp_path))]

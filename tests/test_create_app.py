@@ -122,16 +122,18 @@ def run_script(project: Path, script: str, port: int, env: dict[str, str] | None
 
 
 def check_generated_service(base: str, prefix: str = "/flyer", title: str = "demo",
-                            one_process: bool = True) -> None:
+                            one_process: bool = True, stored: tuple[str, ...] = ()) -> None:
     """The generated items and users apps and the docs answer under `prefix`.
 
-    The example apps keep state in memory, per worker: with several workers a write and the
-    read after it may meet different processes, so only `one_process` checks that.
+    Items live in the project's database (SQLite in the temp dir by default), shared by the
+    workers and kept across restarts: `stored` names the items earlier runs created. The
+    users app keeps state in memory, per worker: with several workers a write and the read
+    after it may meet different processes, so only `one_process` checks that.
     """
     items = httpx.get(f"{base}{prefix}/items").json()
     assert items["code"] == 200
-    assert [item["name"] for item in items["data"]] == ["keyboard", "mouse"]
-    assert items["page_info"] == {"total": 2, "offset": 0, "limit": 10}
+    assert [item["name"] for item in items["data"]] == ["keyboard", "mouse", *stored]
+    assert items["page_info"] == {"total": 2 + len(stored), "offset": 0, "limit": 10}
     item = httpx.get(f"{base}{prefix}/items/1").json()
     assert item["data"]["name"] == "keyboard"
     missing = httpx.get(f"{base}{prefix}/items/999")
@@ -147,6 +149,9 @@ def check_generated_service(base: str, prefix: str = "/flyer", title: str = "dem
     assert bad.status_code == 422
     created = httpx.post(f"{base}{prefix}/items", json={"name": "pen", "price": 1.5})
     assert created.status_code == 201 and created.json()["data"]["name"] == "pen"
+    for _ in range(6):  # each on a new connection: any worker reads what was written
+        read = httpx.get(f"{base}{prefix}/items/{created.json()['data']['id']}").json()
+        assert read["data"] == created.json()["data"]
 
     openapi = httpx.get(f"{base}{prefix}/openapi.json").json()
     assert openapi["info"]["title"] == title
@@ -334,8 +339,9 @@ def test_serve_and_start_sh_use_the_chosen_name_and_prefix(tmp_path):
                                 one_process=False)
         assert httpx.get(server.url("/flyer/items")).status_code == 404
     # start.sh defaults flyer_base_url to the project's prefix.
+    # The same project again: the item the first run stored is still there.
     with run_script(project, "start.sh", free_port(), env={"flyer_workers": "1"}) as base:
-        check_generated_service(base, prefix="/orders", title="Order Service")
+        check_generated_service(base, prefix="/orders", title="Order Service", stored=("pen",))
 
 
 def test_a_new_user_with_only_the_package_installed(tmp_path):

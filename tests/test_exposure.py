@@ -82,6 +82,14 @@ def test_auth_enabled_without_credentials_refuses_to_start(env):
     assert "only-a-password" not in result.stdout + result.stderr
 
 
+def test_options_needs_credentials_like_any_method(locked_server):
+    r = httpx.options(locked_server.url(APP_ROUTE))
+    assert r.status_code == 401 and r.json()["code"] == 401
+    assert r.headers["www-authenticate"].startswith("Basic ")
+    assert httpx.options(locked_server.url(APP_ROUTE),
+                         headers=basic("ops", "correct horse")).status_code == 405
+
+
 def test_cors_is_off_by_default(default_server):
     origin = {"Origin": "https://evil.example"}
     r = httpx.get(default_server.url(APP_ROUTE), headers=origin)
@@ -128,3 +136,26 @@ def test_forwarded_headers_believed_from_configured_proxies():
     env = {"flyer_workers": "1", "flyer_forwarded_allow_ips": "127.0.0.1"}
     with run_server(cwd=DEMO, env=env) as srv:
         assert client_seen(srv, "fwd-trusted") == ("203.0.113.7", "https")
+
+
+def test_metrics_behind_basic_auth_when_it_is_on(locked_server):
+    assert httpx.get(locked_server.url("/metrics")).status_code == 401
+    r = httpx.get(locked_server.url("/metrics"), auth=("ops", "correct horse"))
+    assert r.status_code == 200 and "fastflyer_http_requests_total" in r.text
+
+
+@pytest.mark.parametrize("workers", ["1", "2"], ids=["single-process", "gunicorn"])
+def test_metrics_port_serves_metrics_there_only(workers):
+    from tests.support import free_port
+
+    metrics_port = free_port()
+    env = {"flyer_workers": workers, "flyer_metrics_port": str(metrics_port),
+           "flyer_auth_enable": "1", "flyer_auth_user": "ops", "flyer_auth_pass": "pw"}
+    with run_server(cwd=DEMO, env=env) as srv:
+        httpx.get(srv.url(APP_ROUTE), auth=("ops", "pw"))
+        scrape = f"http://127.0.0.1:{metrics_port}"
+        r = httpx.get(f"{scrape}/metrics")  # a scrape-only port: no credentials asked
+        assert r.status_code == 200 and "fastflyer_http_requests_total" in r.text
+        assert httpx.get(f"{scrape}{APP_ROUTE}").status_code == 404  # nothing else there
+        assert httpx.get(srv.url("/metrics"), auth=("ops", "pw")).status_code == 404
+        assert httpx.get(f"{scrape}/health_check").status_code == 200

@@ -7,7 +7,7 @@ import asyncio
 import gc
 
 import pytest
-from fastflyer import heap
+from fastflyer.server import heap
 
 
 def test_startup_objects_are_frozen():

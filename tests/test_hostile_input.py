@@ -1,6 +1,7 @@
 """Hostile input against a real `fastflyer serve` of the demo: schemathesis over every
-operation of its OpenAPI, then a table of hand-made bad requests sent byte for byte, then
-slow (slowloris) clients. Nothing may answer 500, leak internals or stop other clients."""
+operation of its OpenAPI, then, under each engine, a table of hand-made bad requests sent byte
+for byte and slow (slowloris) clients. Nothing may answer 500, leak internals or stop other
+clients."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.support import DEMO, run_server
+from tests.support import DEMO, ENGINES, run_server
 
 MAX_BODY = 65536
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
@@ -34,11 +35,24 @@ INTERNALS = ("Traceback", 'File "', ".py", "/work/", "site-packages", "Error:")
 HEADER_TIMEOUT = 3
 
 
+def start_demo(engine: str):
+    env = {"flyer_workers": "2", "flyer_max_body_size": str(MAX_BODY),
+           "flyer_header_timeout": str(HEADER_TIMEOUT), "flyer_server": engine}
+    return run_server(cwd=DEMO, env=env)
+
+
 @pytest.fixture(scope="module")
 def demo():
-    env = {"flyer_workers": "2", "flyer_max_body_size": str(MAX_BODY),
-           "flyer_header_timeout": str(HEADER_TIMEOUT)}
-    with run_server(cwd=DEMO, env=env) as srv:
+    """The default engine, for schemathesis (what it checks is the app, not the engine)."""
+    with start_demo("gunicorn") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def served(request):
+    """The demo under each engine, for everything that reaches the HTTP server itself."""
+    with start_demo(request.param) as srv:
+        srv.engine = request.param
         yield srv
 
 
@@ -138,10 +152,23 @@ CASES = [
     ])],
 ]
 
+# Where granian's HTTP stack (hyper) answers otherwise than uvicorn's (httptools), and why.
+GRANIAN_ANSWERS = {
+    # RFC 9112 6.3 lets a server read such a body as chunked (the empty body then fails
+    # validation) provided it closes the connection after: hyper does (tests/test_granian.py).
+    "length-and-chunked": 422,
+    # hyper refuses a head of more than 100 header fields itself (431, empty body).
+    "5000-headers": 431,
+    # hyper passes any token as a method; the app answers 405 (enveloped).
+    "unknown-method": 405,
+}
 
-@pytest.mark.parametrize(("data", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_hand_made_bad_request(demo, data, expected):
-    status, headers, body = exchange(demo.port, data)
+
+@pytest.mark.parametrize(("case", "data", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_hand_made_bad_request(served, case, data, expected):
+    if served.engine == "granian":
+        expected = GRANIAN_ANSWERS.get(case, expected)
+    status, headers, body = exchange(served.port, data)
     assert status == expected, body[:300]
     for leak in INTERNALS:
         assert leak.encode() not in body
@@ -160,18 +187,18 @@ HOSTILE_IDS = {
 }
 
 
-def test_hostile_request_ids_are_replaced_and_never_logged(demo):
+def test_hostile_request_ids_are_replaced_and_never_logged(served):
     for raw in HOSTILE_IDS.values():
-        status, headers, _ = exchange(demo.port, req(b"/flyer/items/1", b"X-Request-ID: " + raw
+        status, headers, _ = exchange(served.port, req(b"/flyer/items/1", b"X-Request-ID: " + raw
                                                      + b"\r\n"))
         assert status == 200 and GENERATED_ID.fullmatch(headers["x-request-id"])
     time.sleep(0.5)  # the access log is written off the event loop
-    log = demo.log().encode("utf-8", "surrogateescape")
+    log = served.log().encode("utf-8", "surrogateescape")
     for raw in HOSTILE_IDS.values():
         assert raw not in log and raw[:40] not in log
 
 
-def test_slow_clients_do_not_stop_others(demo):
+def test_slow_clients_do_not_stop_others(served):
     """200 slowloris connections dribbling a header byte at a time stay open while ordinary
     clients are served as usual."""
     slow: list[socket.socket] = []
@@ -185,13 +212,14 @@ def test_slow_clients_do_not_stop_others(demo):
 
     try:
         for _ in range(200):
-            sock = socket.create_connection(("127.0.0.1", demo.port))
+            sock = socket.create_connection(("127.0.0.1", served.port))
             sock.send(b"GET /flyer/items/1 HTTP/1.1\r\nHost: x\r\nX-Slow: ")
             slow.append(sock)
         dribbler = threading.Thread(target=dribble, daemon=True)
         dribbler.start()
         with httpx.Client(timeout=5) as client:
-            answers = [client.get(demo.url(f"/flyer/items/{i}")).status_code for i in range(1, 101)]
+            answers = [client.get(served.url(f"/flyer/items/{i}")).status_code
+                       for i in range(1, 101)]
         assert answers == [200] * 100
     finally:
         stop.set()
@@ -199,10 +227,10 @@ def test_slow_clients_do_not_stop_others(demo):
             sock.close()
 
 
-def test_slow_clients_are_cut_off_after_the_header_timeout(demo):
+def test_slow_clients_are_cut_off_after_the_header_timeout(served):
     """A client that never finishes its headers loses its connection (and its slot of
     flyer_worker_connections) after flyer_header_timeout, even while it keeps dribbling."""
-    sock = socket.create_connection(("127.0.0.1", demo.port))
+    sock = socket.create_connection(("127.0.0.1", served.port))
     sock.settimeout(HEADER_TIMEOUT + 5)
     started = time.monotonic()
     sock.send(b"GET /flyer/items/1 HTTP/1.1\r\nHost: x\r\nX-Slow: ")

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from fastflyer import status
-from fastflyer.context import request_id_var
 from fastflyer.httpclient import (
     ThirdPartyNetworkError,
     ThirdPartyRetryError,
@@ -22,7 +21,8 @@ from fastflyer.httpclient import (
     attempts_of,
     check_response,
 )
-from fastflyer.logs import logger
+from fastflyer.observability.context import request_id_var
+from fastflyer.observability.logs import logger
 
 from tests.sdk_helpers.http_server import TestServer
 from tests.support import free_port, need

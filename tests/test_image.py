@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from packaging.utils import canonicalize_name
 
 from tests.docker_support import (
     TEST_BASE,
@@ -25,10 +26,13 @@ from tests.docker_support import (
     docker,
     docker_available,
     ensure_image,
+    pip_ca_secret,
+    python_version,
     run_container,
 )
 from tests.projects import write_project
 from tests.support import REPO, need
+from tests.test_lock import pins
 
 pytestmark = pytest.mark.docker
 
@@ -62,7 +66,8 @@ def processes(container: Container) -> list[dict]:
 
 
 def server_processes(container: Container) -> tuple[dict, list[dict]]:
-    """The gunicorn master (tini's child) and its workers."""
+    """The server (tini's child: the gunicorn master, or the one process at one worker) and
+    its workers (none at one worker)."""
     procs = processes(container)
     master = next(p for p in procs if p["ppid"] == 1)
     return master, [p for p in procs if p["ppid"] == master["pid"]]
@@ -151,6 +156,148 @@ def test_report_image_size(image):
     assert size > base
 
 
+# --- supply chain: a root-owned runtime, installed from the lock -------------------------
+
+# What the runtime user (the image's default user) can do to the installed runtime.
+RUNTIME_FACTS = """
+import importlib.metadata, json, os, platform, stat, sysconfig
+import fastflyer
+
+def denied(action):
+    try:
+        action()
+    except PermissionError:
+        return True
+    return False
+
+site = sysconfig.get_path("purelib")
+loose = []  # not root's, or writable by group or others
+for root, dirs, files in os.walk("/opt/fastflyer"):
+    for path in [root, *(os.path.join(root, name) for name in files)]:
+        st = os.lstat(path)
+        if st.st_uid != 0 or (not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o022):
+            loose.append(path)
+print(json.dumps({
+    "uid": os.getuid(),
+    "machine": platform.machine(),
+    "site": site,
+    "loose": loose[:20],
+    "create_in_site_packages": denied(lambda: open(os.path.join(site, "injected.py"), "x")),
+    "append_to_fastflyer": denied(lambda: open(fastflyer.__file__, "a")),
+    "replace_a_package": denied(lambda: os.rename(os.path.join(site, "fastapi"), "/tmp/x")),
+    "add_a_script": denied(lambda: open("/opt/fastflyer/bin/uvicorn-x", "x")),
+    "distributions": {d.metadata["Name"]: d.version for d in importlib.metadata.distributions()},
+    "constraints": open("/opt/fastflyer/constraints.txt").read().split(),
+}))
+"""
+
+
+def pinned_pip() -> str:
+    """The pip version image/pip.txt pins (with hashes) for the image's virtualenv."""
+    text = (REPO / "image" / "pip.txt").read_text()
+    (version,) = re.findall(r"^pip==(\S+) \\$", text, re.M)
+    assert "--hash=sha256:" in text
+    return version
+
+
+@pytest.fixture(scope="module")
+def runtime_facts(image) -> dict:
+    proc = docker("run", "--rm", "--network", "host", image, "python", "-c", RUNTIME_FACTS)
+    return json.loads(proc.stdout)
+
+
+def test_id_is_not_root(image):
+    ids = docker("run", "--rm", "--network", "host", image, "id").stdout
+    assert ids.startswith("uid=10001(flyer) gid=10001(flyer)"), ids
+    assert "(root)" not in ids and "uid=0" not in ids
+
+
+def test_runtime_is_roots_and_read_only_to_the_service(runtime_facts):
+    facts = runtime_facts
+    assert facts["uid"] == 10001
+    assert facts["site"].startswith("/opt/fastflyer/lib/python3.")
+    assert facts["loose"] == [], "files of the runtime the service could change"
+    for action in ("create_in_site_packages", "append_to_fastflyer", "replace_a_package",
+                   "add_a_script"):
+        assert facts[action] is True, f"{action} succeeded as user 10001"
+
+
+def test_installed_versions_are_the_lock(image, runtime_facts):
+    """The image holds exactly the lock's runtime set for its Python, FastFlyer and pip: two
+    builds of one commit, on any day, hold the same versions."""
+    py, machine = python_version(image), runtime_facts["machine"]
+    expected = {name: str(version) for name, version in pins(py, machine).items()}
+    expected["fastflyer"] = re.search(r'^version = "(.+)"', (REPO / "pyproject.toml").read_text(),
+                                      re.M).group(1)
+    installed = {canonicalize_name(name): version
+                 for name, version in runtime_facts["distributions"].items()}
+    # pip stays for child images and flyer_install_requirements (docs/image.md), at the version
+    # image/pip.txt pins; no other installer or build tool does.
+    assert installed.pop("pip", None) == pinned_pip(), "pip is not image/pip.txt's"
+    assert "setuptools" not in installed and "wheel" not in installed
+    assert installed == expected
+    # PIP_CONSTRAINT pins all of them for later installs (child images, start-up installs).
+    constraints = dict(line.split("==") for line in runtime_facts["constraints"])
+    assert {canonicalize_name(k): v for k, v in constraints.items()} == expected
+
+
+def test_two_builds_of_one_commit_install_the_same_versions(image, tmp_path):
+    """The builder stage again, from scratch (no layer cache): `pip freeze` is the same."""
+    rebuilt = "fastflyer-rebuilt:test"
+    try:
+        build(REPO, rebuilt, "--no-cache", "--target", "builder",
+              "--build-arg", f"BASE_IMAGE={TEST_BASE}", *pip_ca_secret(tmp_path),
+              dockerfile=str(REPO / "image" / "Dockerfile"))
+        freeze = ("-m", "pip", "--disable-pip-version-check", "list", "--format=freeze")
+        again = docker("run", "--rm", "--network", "host", "--entrypoint",
+                       "/opt/fastflyer/bin/python", rebuilt, *freeze).stdout.split()
+        first = docker("run", "--rm", "--network", "host", "--entrypoint",
+                       "/opt/fastflyer/bin/python", image, *freeze).stdout.split()
+    finally:
+        docker("rmi", "-f", rebuilt, check=False)
+    assert len(first) > 30
+    assert sorted(again) == sorted(first)
+
+
+# The files of the build context image/Dockerfile uses (image/Dockerfile.dockerignore).
+CONTEXT = ("pyproject.toml", "uv.lock", "README.md", "LICENSE", "requirements/runtime.txt",
+           "image", "entrypoint", "runtime/fastflyer", "examples/demo")
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    # A range narrowed in pyproject.toml without `make lock`.
+    (("pyproject.toml", r'"tenacity>=9,<10"', '"tenacity>=9,<9.9"'),
+     "uv.lock is out of date with pyproject.toml"),
+    # The export edited by hand (a pin moved) rather than regenerated.
+    (("requirements/runtime.txt", r"(?m)^idna==\S+", "idna==3.0"),
+     "requirements/runtime.txt is not uv.lock's export"),
+])
+def test_build_fails_on_a_stale_lock(image, tmp_path, edit, message):
+    context = tmp_path / "context"
+    for rel in CONTEXT:
+        source = REPO / rel
+        if source.is_dir():
+            shutil.copytree(source, context / rel, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            (context / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, context / rel)
+    rel, pattern, replacement = edit
+    text, count = re.subn(pattern, replacement, (context / rel).read_text(), count=1)
+    assert count == 1, f"{pattern!r} not in {rel}: update this test"
+    (context / rel).write_text(text)
+    tag = "fastflyer-stale-lock:test"
+    try:
+        proc = build(context, tag, "--build-arg", f"BASE_IMAGE={TEST_BASE}",
+                     *pip_ca_secret(tmp_path), dockerfile=str(context / "image" / "Dockerfile"),
+                     check=False)
+    finally:
+        docker("rmi", "-f", tag, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output[-3000:]
+    assert message in output, output[-3000:]
+    assert "Successfully installed" not in output, "the build installed from a stale lock"
+
+
 # --- serving -----------------------------------------------------------------------------
 
 def test_demo_serves_routes_health_checks_and_docs(image):
@@ -197,9 +344,13 @@ def test_workers_follow_the_cpu_limit(image, cpus, expected, decider):
                     what="the worker count line")
         assert re.search(rf"\b{expected} worker\(s\)", line), line
         assert decider in line.split("decided by", 1)[1], line
-        _, workers = poll(lambda: (lambda m, w: (m, w) if len(w) == expected else None)(
-            *server_processes(box)), what=f"{expected} worker processes")
-        assert len(workers) == expected
+        # One worker is the server process itself (no master); more are its children.
+        children = 0 if expected == 1 else expected
+        _, workers = poll(lambda: (lambda m, w: (m, w) if len(w) == children else None)(
+            *server_processes(box)), what=f"{expected} serving processes")
+        assert len(workers) == children
+        if expected == 1:
+            assert "one process, no master" in line, line
 
 
 def test_healthcheck_turns_healthy(image):
@@ -337,6 +488,37 @@ def child_image(image) -> str:
     tag = "fastflyer-example-project:test"
     build(REPO / "examples" / "project", tag, "--build-arg", f"FASTFLYER_IMAGE={image}")
     return tag
+
+
+SPEC_CHILD = """\
+ARG FASTFLYER_IMAGE
+FROM ${FASTFLYER_IMAGE}
+COPY requirements.txt /app/
+RUN pip install --no-cache-dir -r /app/requirements.txt
+COPY . /app
+ENV flyer_base_url=/greetings
+"""
+
+
+def test_child_image_as_the_spec_writes_it_installs_as_the_images_user(image, tmp_path):
+    """The four lines of the product's quick start, no USER switch: the project's packages go
+    to the project prefix as user 10001, the runtime's stay root's and pinned."""
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "examples" / "project", project)
+    (project / "Dockerfile").write_text(SPEC_CHILD)
+    tag = "fastflyer-spec-child:test"
+    build(project, tag, "--build-arg", f"FASTFLYER_IMAGE={image}")
+    where = docker("run", "--rm", "--network", "host", tag, "python", "-c",
+                   "import humanize, fastapi; print(humanize.__file__); print(fastapi.__file__)"
+                   ).stdout.split()
+    assert where[0].startswith("/opt/fastflyer-project/lib/python3.")
+    assert where[1].startswith("/opt/fastflyer/lib/python3.")  # not reinstalled beside it
+    with run_container(image=tag) as box:
+        body = httpx.get(box.url("/greetings/hello"), params={"name": "Flyer", "seconds": 60})
+        assert body.json()["data"] == {"text": "Hello, Flyer!", "uptime": "a minute"}
+    facts = json.loads(docker("run", "--rm", "--network", "host", tag, "python", "-c",
+                              RUNTIME_FACTS).stdout)
+    assert facts["loose"] == [] and facts["replace_a_package"] is True
 
 
 def test_child_image_serves_its_own_router(child_image):

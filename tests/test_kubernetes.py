@@ -52,12 +52,19 @@ def test_probes_use_liveness_and_readiness_endpoints(container):
     assert int(env_of(container)["flyer_port"]) == port["containerPort"]
 
 
-def test_grace_period_covers_graceful_timeout_and_prestop(pod, container):
-    graceful = FlyerSettings(**{"graceful_timeout": env_of(container)["flyer_graceful_timeout"]})
-    pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
-    assert pre_stop[0] == "sleep"
-    needed = graceful.graceful_timeout_seconds + int(pre_stop[1])
+def test_grace_period_covers_drain_delay_and_graceful_timeout(pod, container):
+    env = env_of(container)
+    settings = FlyerSettings(graceful_timeout=env["flyer_graceful_timeout"],
+                             drain_delay=env["flyer_drain_delay"])
+    needed = settings.drain_delay_seconds + settings.graceful_timeout_seconds
     assert pod["terminationGracePeriodSeconds"] > needed
+    assert "lifecycle" not in container  # no preStop sleep: the drain delay is the server's
+
+
+def test_memory_limit_holds_the_workers_it_allows(container):
+    limit = container["resources"]["limits"]
+    memory = int(limit["memory"].removesuffix("Mi"))
+    assert memory // FlyerSettings().worker_memory == int(limit["cpu"])
 
 
 def test_runs_as_the_image_user_on_a_read_only_root(pod, container):

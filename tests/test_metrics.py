@@ -1,5 +1,5 @@
-"""Prometheus metrics: route templates, exclusions, and exact totals across real gunicorn
-workers, including a worker killed mid-run."""
+"""Prometheus metrics: route templates, exclusions, and exact totals across real workers under
+each engine (gunicorn, granian), including a worker killed mid-run."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import DEMO, base_env, run_server
+from tests.support import DEMO, base_env, child_pids, each_engine, run_server
 
 ITEM_ROUTE = "/flyer/items/{item_id}"
 USER_ROUTE = "/flyer/users/{user_id}"
@@ -51,7 +51,7 @@ def scrape(url: str) -> dict:
 def demo_app(monkeypatch):
     """Build the demo app in this process; forget its modules afterwards (other tests import
     their own `app` and `settings`)."""
-    from fastflyer.factory import create_app
+    from fastflyer.application.factory import create_app
     from fastflyer.settings import load_settings
 
     monkeypatch.chdir(DEMO)
@@ -66,8 +66,9 @@ def demo_app(monkeypatch):
 
 
 def test_import_fastflyer_does_not_import_prometheus_client():
-    code = ("import sys, fastflyer, fastflyer.factory, fastflyer.metrics, fastflyer.server\n"
-            "from fastflyer.metrics import record_job_run, record_outbound\n"
+    code = ("import sys, fastflyer, fastflyer.application.factory, fastflyer.observability.metrics\n"
+            "import fastflyer.server\n"
+            "from fastflyer.observability.metrics import record_job_run, record_outbound\n"
             "record_job_run('job', 'success'); record_outbound('example.org', 200, 0.1)\n"
             "assert 'prometheus_client' not in sys.modules, 'imported'\n")
     result = subprocess.run([sys.executable, "-c", code], env=base_env(), cwd=str(DEMO),
@@ -103,8 +104,26 @@ def test_route_templates_and_exclusions_in_process(demo_app):
     assert after[("fastflyer_http_requests_in_progress", ())] == 0
 
 
+def test_builtin_pages_are_labelled_with_their_own_paths(demo_app):
+    with TestClient(demo_app()) as client:
+        before = samples(client.get("/metrics").text)
+        for path in ("/flyer/docs", "/flyer/redoc", "/flyer/openapi.json",
+                     "/flyer/static/swagger-ui/swagger-ui.css"):
+            assert client.get(path).status_code == 200, path
+        assert client.get("/", follow_redirects=False).status_code in (302, 307)
+        after = samples(client.get("/metrics").text)
+
+    def added(route: str, status: str = "2xx") -> float:
+        return requests_total(after, route, status) - requests_total(before, route, status)
+
+    for route in ("/flyer/docs", "/flyer/redoc", "/flyer/openapi.json", "/flyer/static/{path}"):
+        assert added(route) == 1, route
+    assert added("/", "3xx") == 1
+    assert added("<unmatched>") == 0 and added("<unmatched>", "3xx") == 0
+
+
 def test_sdk_hooks_count_jobs_and_outbound_calls(demo_app):
-    from fastflyer.metrics import record_job_run, record_outbound
+    from fastflyer.observability.metrics import record_job_run, record_outbound
 
     app = demo_app()
     with TestClient(app) as client:
@@ -134,10 +153,6 @@ def test_metrics_switched_off(demo_app):
         assert client.get("/metrics").status_code == 404
 
 
-def _booted_workers(log: str) -> list[int]:
-    return [int(pid) for pid in re.findall(r"Booting worker with pid: (\d+)", log)]
-
-
 def _wait(predicate, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -151,8 +166,9 @@ def _send(url: str, request_id: str) -> int:
         return client.get(url, headers={"X-Request-ID": request_id}).status_code
 
 
-def test_totals_across_two_workers_survive_a_killed_worker():
-    env = {"flyer_workers": "2", "flyer_log_format": "json"}
+@each_engine
+def test_totals_across_two_workers_survive_a_killed_worker(engine):
+    env = {"flyer_workers": "2", "flyer_log_format": "json", "flyer_server": engine}
     with run_server(cwd=DEMO, env=env) as srv:
         metrics_dirs = list(Path(tempfile.gettempdir()).glob(
             f"fastflyer-metrics-{srv.proc.pid}-*"))
@@ -183,9 +199,11 @@ def test_totals_across_two_workers_survive_a_killed_worker():
         assert by_id["items-0"]["route"] == ITEM_ROUTE
         assert len({record["pid"] for record in access}) == 2
 
-        victim = _booted_workers(srv.log())[0]
+        first = child_pids(srv.proc.pid)
+        assert len(first) == 2
+        victim = min(first)
         os.kill(victim, signal.SIGKILL)
-        _wait(lambda: len(_booted_workers(srv.log())) == 3)
+        _wait(lambda: len(child_pids(srv.proc.pid) - {victim}) == 2)
         _wait(lambda: scrape(srv.url("/metrics"))[("fastflyer_worker_exits_total", ())] == 1)
         values = scrape(srv.url("/metrics"))
         assert requests_total(values, ITEM_ROUTE) == 120  # the dead worker's counts are kept
@@ -204,19 +222,22 @@ def test_totals_across_two_workers_survive_a_killed_worker():
     assert not metrics_dirs[0].exists()  # removed when the master exits
 
 
-def test_reload_mode_serves_metrics_from_its_single_process():
-    with run_server("dev", cwd=DEMO, env={"flyer_access_log": "0"}) as srv:
+@each_engine
+def test_reload_mode_serves_metrics_from_its_single_process(engine):
+    with run_server("dev", cwd=DEMO, env={"flyer_access_log": "0", "flyer_server": engine}) as srv:
         for item_id in range(1, 4):
             httpx.get(srv.url(f"/flyer/items/{item_id}"))
         values = scrape(srv.url("/metrics"))
     assert requests_total(values, ITEM_ROUTE) == 3
 
 
-def test_stale_directories_of_dead_masters_are_removed(tmp_path):
+@each_engine
+def test_stale_directories_of_dead_masters_are_removed(tmp_path, engine):
     stale = tmp_path / "fastflyer-metrics-999999999-abc"  # no such pid
     stale.mkdir()
     (stale / "counter_1.db").write_bytes(b"")
-    with run_server(cwd=DEMO, env={"flyer_workers": "1", "TMPDIR": str(tmp_path)}) as srv:
+    env = {"flyer_workers": "2", "TMPDIR": str(tmp_path), "flyer_server": engine}
+    with run_server(cwd=DEMO, env=env) as srv:
         assert not stale.exists()
         assert len(list(tmp_path.glob(f"fastflyer-metrics-{srv.proc.pid}-*"))) == 1
     assert not list(tmp_path.glob("fastflyer-metrics-*"))

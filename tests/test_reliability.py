@@ -1,5 +1,6 @@
-"""Faults under load, against a real `fastflyer serve`: SIGTERM drain, `kill -9` of a worker,
-worker recycling, and dependencies (Redis, MariaDB) going away and coming back.
+"""Faults under load, against a real `fastflyer serve` under each engine: SIGTERM drain,
+`kill -9` of a worker, worker recycling, and dependencies (Redis, MariaDB) going away and
+coming back.
 
 Every request of the load generator is accounted for; the measured numbers are printed
 (``pytest -rP``) and recorded in docs/reliability.md.
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 import time
 
@@ -19,7 +19,7 @@ import pytest
 from tests.projects import write_project
 from tests.reliability_helpers.load import LoadGenerator, summary
 from tests.reliability_helpers.toggle_proxy import ToggleProxy
-from tests.support import need_mysql, need_redis, run_server
+from tests.support import child_pids, each_engine, need_mysql, need_redis, run_cli, run_server
 
 # A project whose routes make faults observable from the outside.
 PROBE_PROJECT = {
@@ -32,7 +32,7 @@ PROBE_PROJECT = {
         from starlette.requests import Request
 
         from fastflyer import APIRouter
-        from fastflyer.readiness import readiness
+        from fastflyer.application.readiness import readiness
 
         router = APIRouter()
 
@@ -67,9 +67,7 @@ def probe_project(tmp_path):
 
 
 def worker_pids(master_pid: int) -> set[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master_pid)],
-                         capture_output=True, text=True).stdout
-    return {int(p) for p in out.split()}
+    return child_pids(master_pid)
 
 
 def wait_until(predicate, timeout: float = 10, interval: float = 0.05) -> float:
@@ -89,8 +87,10 @@ def answers(url: str) -> bool:
         return False
 
 
-def test_sigterm_under_load_drains_without_loss(probe_project):
-    env = {"flyer_workers": "2", "flyer_graceful_timeout": "10", "flyer_access_log": "0"}
+@each_engine
+def test_sigterm_under_load_drains_without_loss(probe_project, engine):
+    env = {"flyer_workers": "2", "flyer_graceful_timeout": "10", "flyer_access_log": "0",
+           "flyer_server": engine}
     with run_server(cwd=probe_project, env=env) as srv:
         watch: dict = {}
         watcher = threading.Thread(
@@ -123,12 +123,13 @@ def test_sigterm_under_load_drains_without_loss(probe_project):
     assert result["status"] == 503 and result["body"] == {"code": 503, "message": "draining"}
 
 
-def test_kill_9_of_a_worker_loses_only_its_in_flight_requests(probe_project):
-    env = {"flyer_workers": "1", "flyer_access_log": "0"}
+@each_engine
+def test_kill_9_of_a_worker_loses_only_its_in_flight_requests(probe_project, engine):
+    env = {"flyer_workers": "2", "flyer_access_log": "0", "flyer_server": engine}
     with run_server(cwd=probe_project, env=env) as srv:
         with LoadGenerator(srv.port, "/flyer/work?ms=100", concurrency=20) as load:
             load.wait_for(100)
-            (victim,) = worker_pids(srv.proc.pid)
+            victim = min(worker_pids(srv.proc.pid))
             killed = time.monotonic()
             os.kill(victim, signal.SIGKILL)
             back = wait_until(lambda: answers(srv.url("/health_check")), timeout=10, interval=0.02)
@@ -149,23 +150,40 @@ def test_kill_9_of_a_worker_loses_only_its_in_flight_requests(probe_project):
     assert sum(o.ok and o.started > killed for o in outcomes) > 0
 
 
-def test_max_requests_recycling_under_load_loses_nothing(probe_project):
+@each_engine
+def test_max_requests_recycling_under_load_loses_nothing(probe_project, engine):
     env = {"flyer_workers": "2", "flyer_enable_max_requests": "1", "flyer_max_requests": "150",
-           "flyer_max_requests_jitter": "20", "flyer_access_log": "0"}
+           "flyer_max_requests_jitter": "20", "flyer_access_log": "0", "flyer_server": engine}
+    if engine == "granian":
+        # granian recycles workers by age or memory, never by a request count: refused.
+        result = run_cli("serve", cwd=probe_project, env=env, timeout=30)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1, result.stdout + result.stderr
+        assert "flyer_max_requests=150: the granian engine cannot recycle" in lines[0]
+        return
     with run_server(cwd=probe_project, env=env) as srv:
-        first = worker_pids(srv.proc.pid)
-        seen = set(first)
-        with LoadGenerator(srv.port, "/flyer/work?ms=10", concurrency=20) as load:
-            deadline = time.monotonic() + 60
-            while len(seen) < len(first) + 4 and time.monotonic() < deadline:
-                seen |= worker_pids(srv.proc.pid)
-                time.sleep(0.05)
-            outcomes = load.stop()
-    recycled = len(seen) - len(first)
+        recycled, outcomes = replaced_under_load(srv, "/flyer/work?ms=10", 20, wanted=4)
     print(f"recycling: {recycled} workers replaced during {len(outcomes)} requests: "
           f"{summary(outcomes)}")
     assert recycled >= 4
     assert all(o.ok for o in outcomes), summary(outcomes)
+
+
+def replaced_under_load(srv, path: str, concurrency: int, wanted: int,
+                        workers: int = 2) -> tuple[int, list]:
+    """Workers replaced while ``concurrency`` clients load ``path``, until ``wanted`` new ones
+    appear or 60 s pass; the first workers are all up before counting (a late first worker
+    is no replacement)."""
+    wait_until(lambda: len(worker_pids(srv.proc.pid)) == workers, timeout=20)
+    first = worker_pids(srv.proc.pid)
+    seen = set(first)
+    with LoadGenerator(srv.port, path, concurrency=concurrency) as load:
+        deadline = time.monotonic() + 60
+        while len(seen) < len(first) + wanted and time.monotonic() < deadline:
+            seen |= worker_pids(srv.proc.pid)
+            time.sleep(0.05)
+        outcomes = load.stop()
+    return len(seen) - len(first), outcomes
 
 
 def ready(srv) -> tuple[int, dict]:
@@ -175,17 +193,21 @@ def ready(srv) -> tuple[int, dict]:
 
 @pytest.mark.redis
 @pytest.mark.mysql
-def test_readiness_follows_dependencies_without_restart(probe_project):
+@each_engine
+def test_readiness_follows_dependencies_without_restart(probe_project, engine):
     redis_host, redis_port = need_redis()
     db_host, db_port = need_mysql()
     with ToggleProxy(redis_host, redis_port) as redis_proxy, \
             ToggleProxy(db_host, db_port) as db_proxy:
-        env = {"flyer_workers": "1",
+        env = {"flyer_workers": "1", "flyer_server": engine,
                "flyer_redis_host": "127.0.0.1", "flyer_redis_port": str(redis_proxy.port),
                "flyer_db_host": "127.0.0.1", "flyer_db_port": str(db_proxy.port),
                "flyer_db_user": "root", "flyer_db_name": "test"}
         with run_server(cwd=probe_project, env=env) as srv:
             workers = worker_pids(srv.proc.pid)
+            # The first database probe opens the pool: on a busy machine it may miss the 2 s
+            # probe timeout once; readiness must be 200 soon after, without a restart.
+            wait_until(lambda: ready(srv)[0] == 200, timeout=10)
             assert ready(srv) == (200, {"code": 200, "message": "ready"})
 
             redis_proxy.off()

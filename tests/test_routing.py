@@ -8,8 +8,8 @@ import sys
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException
 from fastapi.routing import APIRoute
-from fastflyer.factory import create_app
-from fastflyer.routing import FixedPathRoutes, mount_router
+from fastflyer.application.factory import create_app
+from fastflyer.application.routing import FixedPathRoutes, mount_router
 from fastflyer.settings import load_settings
 from pydantic import BaseModel
 from starlette.routing import Route
@@ -101,6 +101,30 @@ def test_flat_routes_behave_as_include_router(mount):
         assert client.delete("/flyer/direct").status_code == 405
 
 
+@pytest.mark.parametrize("root_path", ["", "/api"])
+def test_fixed_paths_turned_away_early_answer_as_include_router(root_path):
+    """Copied routes without path parameters reject other paths with one comparison; every
+    answer stays FastAPI's, including its corner cases."""
+    flat = served("flat")
+    shortcut = [r for r in flat.router.routes if getattr(r, "_fixed_paths", None)]
+    assert {r.path for r in shortcut} == {"/flyer/things", "/flyer/things/old",
+                                          "/flyer/inner/hidden/ping", "/flyer/direct"}
+    requests = [("GET", "/flyer/direct"), ("GET", "/flyer/direct/"), ("GET", "/flyer/direct%0A"),
+                ("DELETE", "/flyer/direct"), ("GET", "/flyer/things"), ("GET", "/flyer/things/7"),
+                ("GET", "/flyer/things/old"), ("GET", "/flyer/inner/hidden/ping"),
+                ("GET", "/flyer/nothing")]
+    answers = {}
+    for mount, app in (("flat", flat), ("nested", served("nested"))):
+        with TestClient(app, root_path=root_path, follow_redirects=False) as client:
+            answers[mount] = [
+                (r.status_code, r.headers.get("location"), r.content)
+                for r in (client.request(method, root_path + url, headers={"x-token": "secret"})
+                          for method, url in requests)]
+    assert answers["flat"] == answers["nested"]
+    assert [status for status, _, _ in answers["flat"]] == [200, 307, 200, 405, 405, 200, 422,
+                                                            200, 404]
+
+
 def lifecycle_events(mount: str) -> list[str]:
     events: list[str] = []
 
@@ -156,6 +180,25 @@ def test_a_router_with_other_route_kinds_is_included_as_it_is():
         assert client.get("/flyer/plain").text == "plain"
         assert client.get("/flyer/api").json() == {"api": True}
 
+
+
+def test_a_router_that_includes_frontend_routes_is_included_as_it_is(tmp_path):
+    # FastAPI matches frontend routes after all others, from the router that declared them.
+    (tmp_path / "index.html").write_text("<p>ui</p>")
+    ui = APIRouter()
+    ui.frontend("/ui", directory=str(tmp_path))
+    router = APIRouter()
+    router.include_router(ui)
+
+    @router.get("/api")
+    async def api():
+        return {"api": True}
+
+    app = FastAPI()
+    assert mount_router(app, router, prefix="/flyer") is False
+    with TestClient(app) as client:
+        assert client.get("/flyer/ui/").text == "<p>ui</p>"
+        assert client.get("/flyer/api").json() == {"api": True}
 
 CATCH_ALL_PROJECT = {
     "app/__init__.py": "",

@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from fastflyer.logs import logger
+from fastflyer.observability.logs import logger
 from fastflyer.scheduler import SKIPPED
 
 from tests.support import REPO, base_env, free_port, need_redis
@@ -310,7 +310,7 @@ def note(event):
 @background_scheduler.lock(os.environ["JOB_LOCK_NAME"])
 def tick():
     note("start")
-    time.sleep(0.3)
+    time.sleep(float(os.environ.get("JOB_WORK", "0.3")))
     note("end")
 
 
@@ -337,3 +337,67 @@ def test_served_app_with_three_workers_runs_each_tick_once(tmp_path):
     assert log.count("schedulers started in pid") == 3  # once per worker, never the master
     done = assert_each_tick_once(record, window=5)
     assert master not in {pid for pid, _, _ in done}
+
+
+def _job_project(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    (project / "app" / "jobs").mkdir(parents=True)
+    (project / "app" / "__init__.py").write_text("")
+    (project / "app" / "jobs" / "__init__.py").write_text(JOB_PROJECT)
+    return project
+
+
+@pytest.mark.redis
+def test_killed_replica_job_runs_on_the_other_replica_within_ten_seconds(tmp_path):
+    """2 replicas x 2 workers share a 1-second locked job; the replica whose worker is inside
+    the job is killed (kill -9, master and workers): the other runs it within 10 s, and never
+    are two runs at once."""
+    from tests.support import child_pids, run_server
+
+    host, port = need_redis()
+    project = _job_project(tmp_path)
+    record = tmp_path / "runs.jsonl"
+    env = {"flyer_workers": "2", "flyer_redis_host": host, "flyer_redis_port": str(port),
+           "JOB_RECORD": str(record), "JOB_WORK": "1.0",
+           "JOB_LOCK_NAME": f"test-failover-{uuid.uuid4().hex}"}
+    with run_server(cwd=project, env=env) as first, run_server(cwd=project, env=env) as second:
+        replicas = {first.proc.pid: first, second.proc.pid: second}
+        deadline = time.time() + 20
+        while True:  # a run in progress: the last start without its end
+            seen = events(record)
+            started = [e for e in seen if e["event"] == "start"]
+            if len(started) >= 2 and len(started) > sum(e["event"] == "end" for e in seen):
+                holder = started[-1]["pid"]
+                break
+            assert time.time() < deadline, "no run in progress"
+            time.sleep(0.05)
+        victim = next(pid for pid in replicas if holder in child_pids(pid))
+        survivor = next(srv for pid, srv in replicas.items() if pid != victim)
+        survivor_workers = child_pids(survivor.proc.pid)
+        os.killpg(victim, signal.SIGKILL)
+        killed_at = time.time()
+        replicas[victim].proc.wait()
+        deadline = killed_at + 15
+        while not [e for e in events(record)
+                   if e["event"] == "start" and e["at"] > killed_at and e["pid"] in survivor_workers]:
+            assert time.time() < deadline, "the surviving replica never ran the job"
+            time.sleep(0.05)
+        takeover = next(e["at"] for e in events(record)
+                        if e["event"] == "start" and e["at"] > killed_at)
+        time.sleep(2.5)
+        log = survivor.log()
+    print(f"failover: the other replica ran the job {takeover - killed_at:.2f} s after kill -9")
+    assert takeover - killed_at < 10
+    assert "executed successfully" not in log  # APScheduler's per-fire lines are quiet
+    # Never two runs at once: sorted by start, each run ends (or its process died) before the
+    # next starts.
+    spans, open_runs = [], {}
+    for e in sorted(events(record), key=lambda e: e["at"]):
+        if e["event"] == "start":
+            open_runs[e["pid"]] = e["at"]
+        elif e["event"] == "end" and e["pid"] in open_runs:
+            spans.append((open_runs.pop(e["pid"]), e["at"]))
+    spans += [(start, killed_at) for start in open_runs.values()]  # the killed holder's run
+    spans.sort()
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        assert start >= end - 0.01, spans

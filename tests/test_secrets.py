@@ -120,7 +120,7 @@ def test_marker_in_no_log_line_and_no_response(tmp_path):
         forwarded = upstream.recorder.for_path("/echo")
 
     statuses = {name: r.status_code for name, r in answers.items()}
-    assert statuses == {"crash": 500, "database": 500, "call-out-fails": 500, "call-out": 200,
+    assert statuses == {"crash": 500, "database": 503, "call-out-fails": 502, "call-out": 200,
                         "typed": 422, "wrong-password": 401, "wrong-scheme": 401, "ready": 503,
                         "docs": 200}
     # The outbound call really carried the credentials (so the log had a chance to leak them)
@@ -132,10 +132,12 @@ def test_marker_in_no_log_line_and_no_response(tmp_path):
         raw = "\n".join(f"{k}: {v}" for k, v in response.headers.items()) + "\n" + response.text
         for form in FORMS:
             assert form not in raw, f"{name} response leaks the secret"
-    for name in ("crash", "database", "call-out-fails"):
+    expected = {"crash": (500, "Internal Server Error"), "database": (503, "Database unavailable"),
+                "call-out-fails": (605, "Third-party service unreachable")}
+    for name, (code, message) in expected.items():
         rid = answers[name].headers["x-request-id"]
-        assert answers[name].json() == {"code": 500, "message": "Internal Server Error",
-                                        "data": None, "request_id": rid}
+        assert answers[name].json() == {"code": code, "message": message, "data": None,
+                                        "request_id": rid}
     # The wrong database password makes it unavailable (a Redis without a password may accept
     # any AUTH, depending on its version); only the dependency's name is told.
     assert answers["ready"].json()["message"] in ("unavailable: database",
@@ -156,5 +158,7 @@ def test_config_dump_masks_every_secret():
     output = result.stdout + result.stderr
     assert MARKER not in output
     data = json.loads(result.stdout)
-    for name in ("redis_pass", "db_pass", "auth_pass", "db_url"):
+    for name in ("redis_pass", "db_pass", "auth_pass"):
         assert re.fullmatch(r"\*+", data[name]), (name, data[name])
+    # The URL keeps which database it is; only its password is hidden.
+    assert data["db_url"] == "mysql+pymysql://root:***@127.0.0.1:3306/test"

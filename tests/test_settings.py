@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from fastflyer.cpu import available_cpus, cgroup_v1_limit, cgroup_v2_limit
+from fastflyer.server.cpu import available_cpus, cgroup_v1_limit, cgroup_v2_limit
 from fastflyer.settings import (
     FlyerSettings,
     SettingsError,

@@ -228,7 +228,7 @@ def test_fastapis_own_per_request_telemetry_probe_is_off_unless_tracing_is_on(tm
     import inspect
 
     from fastapi import FastAPI
-    from fastflyer import telemetry
+    from fastflyer.observability import telemetry
     from fastflyer.settings import load_settings
 
     if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.2.0"
 
 _EXPORTS = {
-    "logger": "fastflyer.logs",
-    "APIRouter": "fastflyer.routing",
-    "create_app": "fastflyer.factory",
+    "logger": "fastflyer.observability.logs",
+    "APIRouter": "fastflyer.application.routing",
+    "create_app": "fastflyer.application.factory",
     "get_settings": "fastflyer.settings",
     "FlyerSettings": "fastflyer.settings",
     "Client": "fastflyer.httpclient",
@@ -27,13 +27,13 @@ _SUBMODULES = {"status", "schemas", "cache", "database"}
 __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import cache, database, schemas, status
-    from .factory import create_app
-    from .httpclient import AsyncClient, Client
-    from .logs import logger
-    from .routing import APIRouter
-    from .scheduler import asyncio_scheduler, background_scheduler
-    from .settings import FlyerSettings, get_settings
+    from fastflyer import cache, database, schemas, status
+    from fastflyer.application.factory import create_app
+    from fastflyer.application.routing import APIRouter
+    from fastflyer.httpclient import AsyncClient, Client
+    from fastflyer.observability.logs import logger
+    from fastflyer.scheduler import asyncio_scheduler, background_scheduler
+    from fastflyer.settings import FlyerSettings, get_settings
 
 
 def __getattr__(name: str) -> Any:

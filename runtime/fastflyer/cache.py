@@ -17,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .settings import FlyerSettings
+    from fastflyer.settings import FlyerSettings
 
 URL_SCHEMES = ("redis://", "rediss://", "unix://")
 # A dropped or refused connection is retried three times with a short back-off, and idle
@@ -83,7 +83,7 @@ def get_async_redis_pool(
 def settings_redis_args(settings: FlyerSettings | None = None) -> dict[str, Any] | None:
     """Connection arguments from ``flyer_redis_*``, or None when no Redis is configured."""
     if settings is None:
-        from .settings import get_settings
+        from fastflyer.settings import get_settings
 
         settings = get_settings()
     if not settings.redis_host:

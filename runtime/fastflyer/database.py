@@ -23,12 +23,12 @@ from typing import Any
 import dataset
 import sqlalchemy
 import tenacity
-from dataset.util import ResultIter
 from sqlalchemy import URL, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .logs import logger
+from fastflyer.adapters import dataset as dataset_adapter
+from fastflyer.observability.logs import logger
 
 DEFAULT_CHARSET = "utf8mb4"
 RECONNECT_ATTEMPTS = 3
@@ -140,21 +140,18 @@ class ReconnectingDatabase(dataset.Database):
                 reraise=True,
             ):
                 with attempt:
-                    result = operation(*args, **kwargs)
-                    proxy = getattr(result, "result_proxy", None)
-                    if isinstance(result, ResultIter) and proxy is not None and proxy.returns_rows:
-                        # Read the rows now: the connection goes back to the pool below.
-                        result = ResultIter(proxy.freeze()(), row_type=self.row_type)
+                    # Rows are read now: the connection goes back to the pool below.
+                    result = dataset_adapter.rows_in_memory(operation(*args, **kwargs), self)
                     self._commit_open_transaction()
             return result
         finally:
             self._depth.value = 0
-            self._release_connection()
+            dataset_adapter.release_connection(self)
 
     def _commit_open_transaction(self) -> None:
         # dataset commits its own writes, but reads and db.query() leave SQLAlchemy's
         # autobegun transaction open; end it so raw writes persist and snapshots stay fresh.
-        connection = self.connections.get(threading.get_ident())
+        connection = dataset_adapter.thread_connection(self)
         if connection is not None and connection.in_transaction():
             connection.commit()
 
@@ -162,26 +159,18 @@ class ReconnectingDatabase(dataset.Database):
         exc = state.outcome.exception()
         logger.warning(f"database connection lost ({type(exc.orig).__name__}); reconnecting "
                        f"(attempt {state.attempt_number}/{RECONNECT_ATTEMPTS})")
-        self._release_connection()
+        dataset_adapter.release_connection(self)
 
     def create_table(self, table_name: str, primary_id: Any = None, primary_type: Any = None,
-                     primary_increment: Any = None) -> dataset.Table:
-        table_name = dataset.util.normalize_table_name(table_name)
-        with self.lock:
-            if table_name not in self._tables:
-                self._tables[table_name] = ReconnectingTable(
-                    self, table_name, primary_id=primary_id, primary_type=primary_type,
-                    primary_increment=primary_increment, auto_create=True)
-            return self._tables[table_name]
+                     primary_increment: Any = None) -> ReconnectingTable:
+        return _reconnecting(super().create_table(
+            table_name, primary_id=primary_id, primary_type=primary_type,
+            primary_increment=primary_increment))
 
-    def load_table(self, table_name: str) -> dataset.Table:
-        table_name = dataset.util.normalize_table_name(table_name)
-        with self.lock:
-            if table_name not in self._tables:
-                self._tables[table_name] = ReconnectingTable(self, table_name)
-            return self._tables[table_name]
+    def load_table(self, table_name: str) -> ReconnectingTable:
+        return _reconnecting(super().load_table(table_name))
 
-    def query(self, query: Any, **kwargs: Any) -> ResultIter:
+    def query(self, query: Any, **kwargs: Any) -> Iterator[Any]:
         # Not retried: a raw statement may not be idempotent.
         return self.run(super().query, (query,), kwargs, retry=False)
 
@@ -193,7 +182,8 @@ class ReconnectingDatabase(dataset.Database):
 def _operation(method: Callable[..., Any], retry: bool) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(self: ReconnectingTable, *args: Any, **kwargs: Any) -> Any:
-        return self.db.run(method, (self, *args), kwargs, retry=retry)
+        db: ReconnectingDatabase = dataset_adapter.table_database(self)
+        return db.run(method, (self, *args), kwargs, retry=retry)
 
     return wrapper
 
@@ -201,7 +191,12 @@ def _operation(method: Callable[..., Any], retry: bool) -> Callable[..., Any]:
 class ReconnectingTable(dataset.Table):
     """``dataset.Table`` whose public operations go through :meth:`ReconnectingDatabase.run`."""
 
-    db: ReconnectingDatabase
+
+def _reconnecting(table: dataset.Table) -> ReconnectingTable:
+    """dataset builds and caches its tables itself; each one it hands out gets the retrying
+    operations by taking this class (which adds no state)."""
+    table.__class__ = ReconnectingTable
+    return table  # type: ignore[return-value]
 
 
 # insert/insert_many may have been applied when the connection broke during the commit.

@@ -27,10 +27,10 @@ from urllib.parse import unquote_plus, urlsplit
 import httpx
 import tenacity
 
-from . import status
-from .context import REQUEST_ID_HEADER, current_request_id
-from .logs import logger
-from .metrics import record_outbound
+from fastflyer import status
+from fastflyer.observability.context import REQUEST_ID_HEADER, current_request_id
+from fastflyer.observability.logs import logger
+from fastflyer.observability.metrics import record_outbound
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})

@@ -11,9 +11,10 @@ Lock rule (``@scheduler.lock()``). Every call of the decorated function first ta
 named after the function (``name=`` to choose):
 
 * with ``flyer_redis_host`` set: a redis-py ``Lock`` (random token, so only the holder can
-  extend or release it) that expires after ``expire`` seconds and is renewed every
-  ``expire / 3`` seconds while the function runs; a holder killed mid-run loses it after at
-  most ``expire`` seconds;
+  extend or release it) leased for ``expire`` seconds (``flyer_scheduler_lock_lease``, 5 by
+  default) and renewed every ``expire / 3`` seconds while the function runs, from a thread (so
+  a busy event loop cannot starve it); a holder killed mid-run loses it after at most
+  ``expire`` seconds, and another process runs the job from its next fire;
 * without Redis: an exclusive ``flock`` on ``<tmpdir>/fastflyer-locks-<uid>/<name>.lock``,
   which the kernel frees when the holder exits; it covers the workers of one host (one
   container), not replicas;
@@ -36,7 +37,6 @@ under mutual exclusion.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import functools
 import hashlib
@@ -60,11 +60,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from redis.exceptions import LockError, RedisError
 
-from .cache import get_async_redis_pool, get_redis_pool, settings_redis_args
-from .logs import logger
+from fastflyer.adapters import apscheduler as apscheduler_adapter
+from fastflyer.adapters import redis as redis_adapter
+from fastflyer.cache import get_async_redis_pool, get_redis_pool, settings_redis_args
+from fastflyer.observability.logs import logger
 
 KEY_PREFIX = "fastflyer:lock:"
-DEFAULT_EXPIRE = 30.0
 LOCK_ATTR = "__fastflyer_lock__"
 
 
@@ -173,7 +174,11 @@ SKIPPED = _Skipped()
 class JobLock:
     """What ``scheduler.lock()`` attaches to a function: its lock name, expiry and tick size."""
 
-    def __init__(self, name: str, expire: float, redis_url: str | None):
+    def __init__(self, name: str, expire: float | None, redis_url: str | None):
+        if expire is None:
+            from fastflyer.settings import get_settings
+
+            expire = get_settings().scheduler_lock_lease
         if expire <= 0:
             raise ValueError("expire must be positive")
         self.name = name
@@ -243,9 +248,7 @@ class JobLock:
             self._release_sync(lock)
             return self._skip(f"tick {tick} already ran")
         stop = threading.Event()
-        renewer = threading.Thread(target=self._renew_sync, args=(lock, stop), daemon=True,
-                                   name=f"lock-renew-{self.name}")
-        renewer.start()
+        renewer = self._start_renewer(lock, stop)
         try:
             return func(*args, **kwargs)
         finally:
@@ -264,6 +267,12 @@ class JobLock:
             return func(*args, **kwargs)
         finally:
             hold.release()
+
+    def _start_renewer(self, lock: redis.lock.Lock, stop: threading.Event) -> threading.Thread:
+        renewer = threading.Thread(target=self._renew_sync, args=(lock, stop), daemon=True,
+                                   name=f"lock-renew-{self.name}")
+        renewer.start()
+        return renewer
 
     def _renew_sync(self, lock: redis.lock.Lock, stop: threading.Event) -> None:
         while not stop.wait(self.expire / 3):
@@ -299,13 +308,13 @@ class JobLock:
         if not claimed:
             await self._release_async(lock)
             return self._skip(f"tick {tick} already ran")
-        renewer = asyncio.create_task(self._renew_async(lock))
+        stop = threading.Event()
+        renewer = self._start_renewer(self._sync_twin(lock), stop)
         try:
             return await func(*args, **kwargs)
         finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
+            stop.set()
+            await asyncio.to_thread(renewer.join)
             await self._release_async(lock)
 
     async def _run_file_async(self, func: Callable[..., Any], args: tuple, kwargs: dict,
@@ -320,14 +329,13 @@ class JobLock:
         finally:
             hold.release()
 
-    async def _renew_async(self, lock: Any) -> None:
-        while True:
-            await asyncio.sleep(self.expire / 3)
-            try:
-                await lock.reacquire()
-            except (LockError, RedisError) as exc:
-                logger.warning(f"job lock {self.name!r} could not be renewed "
-                               f"({type(exc).__name__}); another process may run the job")
+    def _sync_twin(self, lock: Any) -> redis.lock.Lock:
+        """A sync handle on the lock an async client took (same key and token), for renewing
+        it from a thread: a job that blocks its event loop must not lose the lock."""
+        client = _clients.sync(self.redis_url)
+        assert client is not None
+        twin = client.lock(self.key, timeout=self.expire, blocking=False, thread_local=False)
+        return redis_adapter.sharing_token(twin, lock)
 
     async def _release_async(self, lock: Any) -> None:
         try:
@@ -339,7 +347,7 @@ class JobLock:
 def job_lock(
     name: str | None = None,
     *,
-    expire: float = DEFAULT_EXPIRE,
+    expire: float | None = None,
     redis_url: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a sync or async function so that one process at a time runs it (module rule).
@@ -383,7 +391,7 @@ _INTERVAL_UNITS = ("weeks", "days", "hours", "minutes", "seconds")
 class _FlyerScheduler(BaseScheduler):
     """The seed's extras on top of an APScheduler 3 scheduler."""
 
-    def lock(self, name: str | None = None, *, expire: float = DEFAULT_EXPIRE,
+    def lock(self, name: str | None = None, *, expire: float | None = None,
              redis_url: str | None = None):
         """``@scheduler.lock()``: see the module's lock rule."""
         return job_lock(name, expire=expire, redis_url=redis_url)
@@ -443,24 +451,22 @@ class FlyerAsyncIOScheduler(_FlyerScheduler, AsyncIOScheduler):
 
     def start(self, paused: bool = False) -> None:
         # Always the loop of the caller: a loop left over from an earlier start is stale.
-        self._eventloop = asyncio.get_running_loop()
+        apscheduler_adapter.run_on_loop(self, asyncio.get_running_loop())
         super().start(paused)
 
     def shutdown(self, wait: bool = True) -> None:
         try:
-            on_loop = asyncio.get_running_loop() is self._eventloop
+            on_loop = asyncio.get_running_loop() is apscheduler_adapter.event_loop(self)
         except RuntimeError:
             on_loop = False
         if on_loop:  # run now instead of queueing it on a loop that is about to stop
-            BaseScheduler.shutdown(self, wait)
-            self._stop_timer()
-            self._eventloop = None
+            apscheduler_adapter.shutdown_now(self, wait)
         else:
             super().shutdown(wait)
 
 
 def _count_job_event(event: JobExecutionEvent) -> None:
-    from .metrics import record_job_run
+    from fastflyer.observability.metrics import record_job_run
 
     if event.exception is not None:
         outcome = "failure"

@@ -15,6 +15,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -23,6 +24,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 LogLevel = Literal["trace", "debug", "info", "success", "warning", "warn", "error", "critical"]
 CommaList = Annotated[list[str], NoDecode]
 
+KUBERNETES_DRAIN_DELAY = 5.0  # seconds: endpoint removal reaches kube-proxy and ingresses
 BASE_URL_PATTERN = re.compile(r"^/[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 
 # Variables of the original product's Tencent-internal integrations (not in this edition).
@@ -46,6 +48,10 @@ class FlyerSettings(BaseSettings):
     # --- server -----------------------------------------------------------------------
     host: str = Field("0.0.0.0", description="Bind address.")
     port: int = Field(8080, ge=1, le=65535, description="Bind port.")
+    server: Literal["gunicorn", "granian"] = Field(
+        "gunicorn", description="Server engine: `gunicorn` (uvicorn workers; at one worker one "
+        "process, no master) or `granian` (granian's main process + workers; HTTP/2)."
+    )
     base_url: str = Field("/flyer", description="URL prefix of all routes and docs.")
     version: str = Field("v1", description="Service version shown in the OpenAPI info.")
     reload: bool = Field(False, description="Hot reload of the project (development only).")
@@ -60,8 +66,29 @@ class FlyerSettings(BaseSettings):
     max_requests: int = Field(0, ge=0, description="Requests a worker serves before recycling.")
     max_requests_jitter: int = Field(0, ge=0, description="Random jitter added to max_requests.")
     timeout: int = Field(60, ge=0, description="Worker heartbeat timeout in seconds.")
+    startup_timeout: int = Field(
+        120, ge=1, description="Seconds a worker may take to start (the app's start-up code) "
+        "before the start counts as failed; separate from the heartbeat timeout."
+    )
     graceful_timeout: int | None = Field(
         None, ge=0, description="Seconds to finish in-flight requests on SIGTERM (default 10, 1 with reload)."
+    )
+    drain_delay: float | Literal["auto"] = Field(
+        "auto", description="Seconds to keep serving after SIGTERM while readiness answers 503, so "
+        "that load balancers stop sending first; `auto` = 5 under Kubernetes "
+        "(KUBERNETES_SERVICE_HOST set), else 0. A second SIGTERM or SIGINT skips it."
+    )
+    worker_max_rss: int = Field(
+        0, ge=0, description="Recycle a worker whose resident memory exceeds this many MiB "
+        "(checked every 5 s); 0 = off."
+    )
+    worker_max_age: int = Field(
+        0, ge=0, description="Recycle a worker after this many seconds, plus up to 10 % jitter "
+        "so that workers do not restart together; 0 = off."
+    )
+    worker_memory: int = Field(
+        256, ge=16, description="MiB budgeted per worker when flyer_workers=auto: no more "
+        "workers than the cgroup memory limit holds at this budget."
     )
     keepalive: int = Field(5, ge=0, description="Seconds to wait for a request on a keep-alive connection.")
     max_body_size: int = Field(
@@ -79,6 +106,14 @@ class FlyerSettings(BaseSettings):
     cors_origins: CommaList = Field(
         default_factory=list, description="Origins allowed by CORS (comma list, `*` = any); empty = off."
     )
+    http: Literal["auto", "1", "2"] = Field(
+        "auto", description="HTTP version: `auto` (HTTP/1.1, and HTTP/2 where the engine has it), "
+        "`1`, or `2` (HTTP/2 only: h2c with prior knowledge, or TLS with ALPN; granian engine)."
+    )
+    ssl_certfile: Path | None = Field(
+        None, description="TLS certificate (PEM) to serve HTTPS; needs ssl_keyfile; unset = plain HTTP."
+    )
+    ssl_keyfile: Path | None = Field(None, description="TLS private key (PEM) of ssl_certfile.")
 
     # --- project ----------------------------------------------------------------------
     app_root: Path = Field(
@@ -94,7 +129,10 @@ class FlyerSettings(BaseSettings):
     console_log_level: LogLevel = Field("info", description="Console log level.")
     file_log_level: LogLevel = Field("info", description="File log level (needs log_path).")
     log_path: Path | None = Field(None, description="Directory for log files; unset = console only.")
-    log_format: Literal["text", "json"] = Field("text", description="Log line format.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log line format: `text` (readable lines) or `json` (one JSON object "
+        "per line, for log collectors)."
+    )
     access_log: bool = Field(True, description="Log one line per request.")
     access_logfile: str = Field("-", description="Access log destination (`-` = stdout).")
     access_log_exclude: CommaList = Field(
@@ -104,6 +142,11 @@ class FlyerSettings(BaseSettings):
     # --- metrics ----------------------------------------------------------------------
     metrics_enable: bool = Field(True, description="Serve Prometheus metrics.")
     metrics_path: str = Field("/metrics", description="Path of the Prometheus metrics endpoint.")
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535,
+        description="Serve the metrics on this port (on flyer_host) and not on the main port; "
+        "unset = on the main port, behind Basic auth when that is on.",
+    )
     otel_enable: bool = Field(
         False, description="OpenTelemetry tracing (needs the `otel` extra; configured by the "
         "standard `OTEL_*` variables, e.g. OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME)."
@@ -119,6 +162,11 @@ class FlyerSettings(BaseSettings):
     redis_port: int = Field(6379, ge=1, le=65535, description="Redis port.")
     redis_pass: SecretStr = Field(SecretStr(""), description="Redis password.")
     redis_db: int = Field(0, ge=0, description="Redis database number.")
+    scheduler_lock_lease: float = Field(
+        5.0, ge=1, le=3600,
+        description="Seconds a job lock (`@scheduler.lock()`) is held without renewal: a killed "
+        "holder's job runs elsewhere after at most this; per job `expire=`.",
+    )
 
     # --- database (readiness; seed's settings.py examples) ---------------------------
     db_host: str | None = Field(None, description="MySQL host; unset = no database.")
@@ -169,6 +217,54 @@ class FlyerSettings(BaseSettings):
             raise ValueError("must be 'auto' or a whole number of at least 1")
         return value
 
+    @field_validator("drain_delay", mode="before")
+    @classmethod
+    def _check_drain_delay(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            if value in ("", "auto"):
+                return "auto"
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError("must be 'auto' or a number of seconds") from None
+        if isinstance(value, (int, float)) and not 0 <= value <= 3600:
+            raise ValueError("must be 'auto' or between 0 and 3600 seconds")
+        return value
+
+    @field_validator("server", "http", mode="before")
+    @classmethod
+    def _lower_choice(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("http", mode="after")
+    @classmethod
+    def _check_http(cls, value: str, info: ValidationInfo) -> str:
+        if value == "2" and info.data.get("server") == "gunicorn":
+            raise ValueError("HTTP/2 needs flyer_server=granian (the gunicorn engine serves "
+                             "HTTP/1.1 only); use auto or 1")
+        return value
+
+    @field_validator("ssl_certfile", "ssl_keyfile", mode="after")
+    @classmethod
+    def _check_tls_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            value = value.expanduser().resolve()
+            if not value.is_file():
+                raise ValueError("no such file")
+        return value
+
+    @field_validator("ssl_keyfile", mode="after")
+    @classmethod
+    def _check_tls_pair(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if "ssl_certfile" not in info.data:  # the certificate itself was refused
+            return value
+        if value is None and info.data["ssl_certfile"] is not None:
+            raise ValueError("needed with flyer_ssl_certfile (set both or neither)")
+        if value is not None and info.data["ssl_certfile"] is None:
+            raise ValueError("needs flyer_ssl_certfile too (set both or neither)")
+        return value
+
     @field_validator("console_log_level", "file_log_level", mode="before")
     @classmethod
     def _lower_level(cls, value: Any) -> Any:
@@ -202,6 +298,14 @@ class FlyerSettings(BaseSettings):
         return 1 if self.reload else 10
 
     @property
+    def drain_delay_seconds(self) -> float:
+        if self.drain_delay != "auto":
+            return float(self.drain_delay)
+        if self.server == "granian":  # it stops accepting at once: no delay to offer
+            return 0.0
+        return KUBERNETES_DRAIN_DELAY if os.environ.get("KUBERNETES_SERVICE_HOST") else 0.0
+
+    @property
     def apps_path(self) -> Path:
         return self.app_root / self.apps_dir
 
@@ -220,8 +324,32 @@ class FlyerSettings(BaseSettings):
         for name, field in type(self).model_fields.items():
             if field.annotation is SecretStr:
                 data[name] = "******" if getattr(self, name).get_secret_value() else ""
+        if self.db_url is not None:  # which database stays readable; only the password is hidden
+            data["db_url"] = masked_url(self.db_url.get_secret_value())
         data["graceful_timeout"] = self.graceful_timeout_seconds
         return data
+
+
+SECRET_QUERY_KEY = re.compile(r"pass|pwd|secret|token|key|auth", re.I)
+
+
+def masked_url(url: str) -> str:
+    """``url`` with the password and secret-looking query values shown as ``***``; scheme,
+    user, host, port and database stay. Everything before the last ``@`` counts as user info,
+    so a password holding ``@``, ``#`` or ``/`` is hidden whole."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "******"
+    if "@" in rest:
+        userinfo, _, rest = rest.rpartition("@")
+        user, colon, _password = userinfo.partition(":")
+        rest = f"{user}{':***' if colon else ''}@{rest}"
+    head, question, query = rest.partition("?")
+    if question:
+        pairs = [pair.partition("=") for pair in query.split("&")]
+        query = "&".join(f"{key}{eq}{'***' if eq and SECRET_QUERY_KEY.search(key) else value}"
+                         for key, eq, value in pairs)
+    return f"{scheme}://{head}{question}{query}"
 
 
 class SettingsError(Exception):

@@ -15,10 +15,14 @@ import time
 import urllib.error
 import urllib.request
 
+# strace stops the server at every syscall of every thread: a first request that imports
+# and opens SQLite can take seconds on a slow CI machine, which is no network access.
+TIMEOUT = 60
+
 
 def fetch(url: str) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as response:  # noqa: S310 - loopback only
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()

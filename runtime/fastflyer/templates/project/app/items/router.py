@@ -19,7 +19,7 @@ router = APIRouter(prefix="/items", tags=["Items"])
 
 @router.get("", response_model=PageDataResponse[list[Item]], summary="List items")
 def list_items(
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="Items to skip.")] = 0,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 10,
 ):
     """One page of items; ``page_info`` tells the client how many there are in total."""

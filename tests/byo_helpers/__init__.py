@@ -1,0 +1,1 @@
+"""A foreign app for the bring-your-own-app tests (``tests/test_byo_app.py``)."""
