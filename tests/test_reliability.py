@@ -142,11 +142,14 @@ def test_kill_9_of_a_worker_loses_only_its_in_flight_requests(probe_project, eng
           f"{summary(outcomes)}; lost {len(lost)} (concurrency 20)")
     assert back < 2
     assert replacement and victim not in replacement
-    # Only requests in flight on the killed worker are lost: connected before the kill,
-    # failed after it. Everything sent later waited in the listen queue and was served.
+    # Only requests in flight on the killed worker are lost: begun before the kill, failed
+    # after it. Everything sent later waited in the listen queue and was served. The client
+    # notes "connected" only when its event loop gets round to it, which under load can be
+    # after a kill that the kernel-level connect preceded; "started" is noted before connect().
     assert len(lost) <= 20
-    assert all(o.connected is not None and o.connected < killed <= o.finished for o in lost), \
-        summary(lost)
+    assert all(o.connected is not None and o.started < killed <= o.finished for o in lost), \
+        [(o.error, round(o.started - killed, 4), round(o.connected - killed, 4)
+          if o.connected is not None else None, round(o.finished - killed, 4)) for o in lost]
     assert sum(o.ok and o.started > killed for o in outcomes) > 0
 
 
