@@ -26,7 +26,14 @@ from typing import Any
 
 import loadgen
 import report
-from servers import ROUTES, Contender, free_port, native_contenders, wait_first_200
+from servers import (
+    ROUTES,
+    Contender,
+    compile_bytecode,
+    free_port,
+    native_contenders,
+    wait_first_200,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RSS_SETTLE_SECONDS = 1.0  # after a cell, before the memory after it is read
@@ -166,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         contenders = container.image_contenders()
         mode = "image"
     else:
+        compile_bytecode()
         contenders = native_contenders(server_cpu)
         mode = "native"
     if args.only:
