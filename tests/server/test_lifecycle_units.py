@@ -89,9 +89,10 @@ def test_recycle_counts_survive_a_re_exec(counted, monkeypatch):
     assert lc.inherited_recycles() == {}
 
 
-def test_boot_record_gives_up_after_the_attempts_and_announces_once(monkeypatch):
+@pytest.mark.parametrize("shared", [False, True], ids=["single", "master"])
+def test_boot_record_gives_up_after_the_attempts_and_announces_once(monkeypatch, shared):
     monkeypatch.setenv(lc.BOOT_FAILURES_ENV, "3")
-    boots = lc.BootRecord()
+    boots = lc.BootRecord(shared)
     assert boots.count == 3
     assert boots.failed("ValueError: x") is True  # 4th
     assert boots.failed("ValueError: x") is False  # 5th: give up
@@ -99,9 +100,9 @@ def test_boot_record_gives_up_after_the_attempts_and_announces_once(monkeypatch)
     assert boots.count == 0
     assert boots.succeeded() is False  # a recycled or second worker does not
     boots.hand_over()
-    assert lc.BootRecord().succeeded() is False  # nor the re-executed process
+    assert lc.BootRecord(shared).succeeded() is False  # nor the re-executed process
     monkeypatch.setenv(lc.BOOT_FAILURES_ENV, "-1; rm -rf /")
-    assert lc.BootRecord().count == 0
+    assert lc.BootRecord(shared).count == 0
 
 
 def test_startup_errors_keep_the_last_line_of_the_apps_traceback():

@@ -8,6 +8,7 @@ nothing here runs per request.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -141,18 +142,24 @@ def hand_over_recycles(counts: dict[str, int], reason: str) -> None:
 
 class BootRecord:
     """Failed starts in a row, and whether the server has said it serves: shared by every
-    worker of one master (memory mapped before the fork), or handed across the single
-    process's re-exec."""
+    worker of one master (``shared``: memory mapped before the fork), or handed across the
+    single process's re-exec."""
 
-    def __init__(self) -> None:
-        from multiprocessing import get_context
-        from multiprocessing.sharedctypes import RawValue
+    def __init__(self, shared: bool = False) -> None:
+        failures = os.environ.pop(BOOT_FAILURES_ENV, "0")
+        failures = int(failures) if failures.isdigit() else 0
+        announced = os.environ.pop(SERVING_ENV, "") == "1"
+        if shared:
+            from multiprocessing import get_context
+            from multiprocessing.sharedctypes import RawValue
 
-        inherited = os.environ.pop(BOOT_FAILURES_ENV, "0")
-        self._failures = RawValue("i", int(inherited) if inherited.isdigit() else 0)
-        # The fork context's lock is an unnamed semaphore: no resource-tracker process (the
-        # default start method is no longer fork from Python 3.14).
-        self._announced = get_context("fork").Value("b", os.environ.pop(SERVING_ENV, "") == "1")
+            self._failures = RawValue("i", failures)
+            # The fork context's lock is an unnamed semaphore: no resource-tracker process
+            # (the default start method is no longer fork from Python 3.14).
+            self._announced = get_context("fork").Value("b", announced)
+        else:  # one process: plain values (no shared memory to map at start-up)
+            self._failures = _Value(failures)
+            self._announced = _Value(announced)
 
     @property
     def count(self) -> int:
@@ -183,6 +190,16 @@ class BootRecord:
         os.environ[SERVING_ENV] = "1" if self._announced.value else "0"
 
 
+class _Value:
+    """A plain value with the interface of a shared ctypes ``Value``."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def get_lock(self) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()
+
+
 _boot_record: BootRecord | None = None
 
 
@@ -190,7 +207,7 @@ def boot_record() -> BootRecord:
     """This server's record of starts; a master makes it before forking its workers."""
     global _boot_record
     if _boot_record is None:
-        _boot_record = BootRecord()
+        _boot_record = BootRecord(shared=True)
     return _boot_record
 
 
