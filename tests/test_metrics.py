@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from importlib import metadata
 from pathlib import Path
 
 import httpx
@@ -188,6 +189,9 @@ def test_totals_across_two_workers_survive_a_killed_worker(engine):
                          (("method", "GET"), ("route", ITEM_ROUTE)))
         assert values[latency_count] == 120
         assert values[("fastflyer_worker_starts_total", ())] == 2
+        build = [dict(labels) for name, labels in values if name == "fastflyer_build_info"]
+        assert len(build) == 1 and build[0]["fastapi"] == metadata.version("fastapi"), build
+        assert build[0]["version"] == metadata.version("fastflyer")
 
         # JSON access lines parse and carry their own request's id; both workers served.
         time.sleep(0.5)

@@ -120,12 +120,8 @@ class FlyerMetrics:
         self.outbound_latency = Histogram(
             "fastflyer_http_client_request_duration_seconds", "Duration of outbound calls.",
             ["host"], buckets=LATENCY_BUCKETS, registry=own)
-        build = Gauge(
-            "fastflyer_build_info", "Versions of FastFlyer and its stack (always 1).",
-            ["version", "python", *BUILD_PACKAGES], multiprocess_mode="max", registry=own)
-        build.labels(__version__, platform.python_version(),
-                     *(_version(p) for p in BUILD_PACKAGES)).set(1)
         self.registry = own if own is not None else self._multiprocess_registry()
+        self.registry.register(BuildInfoCollector())
         self.registry.register(ProcessTreeCollector(several_workers=own is None))
         self._request_children: dict[tuple[str, str, str], Any] = {}
         self._latency_children: dict[tuple[str, str], Any] = {}
@@ -203,6 +199,26 @@ def record_outbound(host: str, status: int | str, seconds: float | None = None) 
 
 
 # --- the process tree ------------------------------------------------------------------------
+
+class BuildInfoCollector:
+    """``fastflyer_build_info``: the versions are looked up on the first scrape, not at every
+    worker's start (each package-metadata lookup scans ``sys.path``)."""
+
+    def __init__(self) -> None:
+        self._labels: list[str] | None = None
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        if self._labels is None:
+            self._labels = [__version__, platform.python_version(),
+                            *(_version(p) for p in BUILD_PACKAGES)]
+        build = GaugeMetricFamily("fastflyer_build_info",
+                                  "Versions of FastFlyer and its stack (always 1).",
+                                  labels=["version", "python", *BUILD_PACKAGES])
+        build.add_metric(self._labels, 1)
+        yield build
+
 
 class ProcessTreeCollector:
     """Memory, CPU and open files of every process of the server, read from /proc when
