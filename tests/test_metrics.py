@@ -77,6 +77,21 @@ def test_import_fastflyer_does_not_import_prometheus_client():
     assert result.returncode == 0, result.stderr
 
 
+def test_versions_and_process_figures_are_read_when_scraped_not_at_start(monkeypatch):
+    from fastflyer.observability import metrics, procfs
+
+    def not_at_start(*args):
+        raise AssertionError("read at start-up")
+
+    monkeypatch.setattr(metrics, "_version", not_at_start)
+    monkeypatch.setattr(procfs, "usage", not_at_start)
+    flyer_metrics = metrics.FlyerMetrics()
+    monkeypatch.undo()
+    text = flyer_metrics.render("text/plain")[0].decode()
+    assert f'fastapi="{metadata.version("fastapi")}"' in text
+    assert f'fastflyer_process_open_fds{{pid="{os.getpid()}",role="worker"}}' in text
+
+
 def test_route_templates_and_exclusions_in_process(demo_app):
     app = demo_app(metrics_path="/internal/metrics")
     with TestClient(app) as client:

@@ -198,7 +198,9 @@ def record_outbound(host: str, status: int | str, seconds: float | None = None) 
             _metrics.outbound_latency.labels(host).observe(seconds)
 
 
-# --- the process tree ------------------------------------------------------------------------
+# --- collected when scraped -------------------------------------------------------------------
+# Each has ``describe()``: a registry with auto_describe would otherwise call ``collect()`` at
+# registration, in every worker's start.
 
 class BuildInfoCollector:
     """``fastflyer_build_info``: the versions are looked up on the first scrape, not at every
@@ -207,15 +209,19 @@ class BuildInfoCollector:
     def __init__(self) -> None:
         self._labels: list[str] | None = None
 
-    def collect(self) -> Iterator[Any]:
+    @staticmethod
+    def describe() -> list[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
+        return [GaugeMetricFamily("fastflyer_build_info",
+                                  "Versions of FastFlyer and its stack (always 1).",
+                                  labels=["version", "python", *BUILD_PACKAGES])]
+
+    def collect(self) -> Iterator[Any]:
         if self._labels is None:
             self._labels = [__version__, platform.python_version(),
                             *(_version(p) for p in BUILD_PACKAGES)]
-        build = GaugeMetricFamily("fastflyer_build_info",
-                                  "Versions of FastFlyer and its stack (always 1).",
-                                  labels=["version", "python", *BUILD_PACKAGES])
+        (build,) = self.describe()
         build.add_metric(self._labels, 1)
         yield build
 
@@ -234,17 +240,23 @@ class ProcessTreeCollector:
         main = os.getppid()
         return [(main, "main"), *((pid, "worker") for pid in sorted(procfs.children(main)))]
 
-    def collect(self) -> Iterator[Any]:
+    @staticmethod
+    def describe() -> list[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         labels = ["pid", "role"]
-        rss = GaugeMetricFamily("fastflyer_process_resident_memory_bytes",
-                                "Resident memory of each server process.", labels=labels)
-        cpu = CounterMetricFamily("fastflyer_process_cpu_seconds",
-                                  "CPU time (user + system) of each server process.",
-                                  labels=labels)
-        fds = GaugeMetricFamily("fastflyer_process_open_fds",
-                                "Open file descriptors of each server process.", labels=labels)
+        return [
+            GaugeMetricFamily("fastflyer_process_resident_memory_bytes",
+                              "Resident memory of each server process.", labels=labels),
+            CounterMetricFamily("fastflyer_process_cpu_seconds",
+                                "CPU time (user + system) of each server process.",
+                                labels=labels),
+            GaugeMetricFamily("fastflyer_process_open_fds",
+                              "Open file descriptors of each server process.", labels=labels),
+        ]
+
+    def collect(self) -> Iterator[Any]:
+        rss, cpu, fds = self.describe()
         for pid, role in self.processes():
             values = procfs.usage(pid)
             if values is None:
