@@ -38,6 +38,7 @@ from servers import (
 RESULTS = Path(__file__).resolve().parent / "results"
 RSS_SETTLE_SECONDS = 1.0  # after a cell, before the memory after it is read
 HELD_SAMPLE_SECONDS = 0.5  # how often open sockets are counted during a cell
+WARMUP_CLOSE_SECONDS = 5.0  # at most, for the server to close the warm-up's connections
 PACKAGES = ("fastflyer", "fastapi", "starlette", "pydantic", "pydantic-core", "uvicorn",
             "gunicorn", "granian", "uvloop", "httptools", "orjson")
 
@@ -77,6 +78,15 @@ class HeldConnections:
         self._thread.join()
 
 
+def wait_closed(server: Any, idle_sockets: int) -> float:
+    """Seconds until the server has closed the warm-up's connections (it counts one until it
+    reads its end), so that the measured run starts with its own clients only."""
+    started = time.monotonic()
+    while server.sockets() > idle_sockets and time.monotonic() - started < WARMUP_CLOSE_SECONDS:
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
 def measure(contender: Contender, args: argparse.Namespace, wrk: str, wrk_cpu: int | None,
             scratch: Path) -> dict[str, Any]:
     """Start the contender, time it to its first 200, run its cells, read CPU and RSS, stop."""
@@ -96,14 +106,18 @@ def measure(contender: Contender, args: argparse.Namespace, wrk: str, wrk_cpu: i
                             for c in contender.cells}
         for cell in contender.cells:
             url = server.url(ROUTES[cell.route])
+            closed_after = 0.0
             if args.warmup:
+                idle_sockets = server.sockets()
                 loadgen.run_wrk(wrk, url, cell.connections, args.warmup, wrk_cpu)
+                closed_after = wait_closed(server, idle_sockets)
             cpu_before = server.cpu_seconds()
             with HeldConnections(server) as held:
                 run = loadgen.run_wrk(wrk, url, cell.connections, args.duration, wrk_cpu)
             cpu_used = server.cpu_seconds() - cpu_before
             run["cpu_us_per_req"] = cpu_used * 1e6 / max(run["requests"], 1)
             run["sockets_held"] = held.peak
+            run["warmup_closed_s"] = round(closed_after, 3)
             run["worker_rss_at_end_mib"] = server.memory()["worker_rss_mib"]  # clients still on
             # Memory after each cell (clients gone, server settled): a server that accepts
             # only part of a cell's clients pays less for it, so compare like for like.
