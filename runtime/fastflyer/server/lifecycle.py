@@ -146,8 +146,8 @@ class BootRecord:
     single process's re-exec."""
 
     def __init__(self, shared: bool = False) -> None:
-        failures = os.environ.pop(BOOT_FAILURES_ENV, "0")
-        failures = int(failures) if failures.isdigit() else 0
+        inherited = os.environ.pop(BOOT_FAILURES_ENV, "0")
+        failures = int(inherited) if inherited.isdigit() else 0
         announced = os.environ.pop(SERVING_ENV, "") == "1"
         if shared:
             from multiprocessing import get_context
