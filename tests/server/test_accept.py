@@ -154,6 +154,61 @@ def test_accepting_pauses_at_the_limit_plus_margin(listener):
     asyncio.run(scenario())
 
 
+def test_a_made_connection_counts_once_while_its_accept_task_finishes(listener, monkeypatch):
+    # In a burst the loop calls connection_made a turn or more before the accept task resumes;
+    # counted both as accepting and as open, 15 made connections looked like 30 and held off
+    # the next clients for a whole back-off (second-long stalls at 1000 clients).
+    monkeypatch.setattr(accept, "MAX_BACKOFF", 60.0)  # a pause would outlast the test
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        release = asyncio.Event()
+        real = loop.connect_accepted_socket
+
+        async def slow_to_finish(*args: Any, **kwargs: Any) -> Any:
+            result = await real(*args, **kwargs)
+            await release.wait()  # made, and the task not yet finished
+            return result
+
+        monkeypatch.setattr(loop, "connect_accepted_socket", slow_to_finish)
+        limit = WorkerConnections(limit=20, margin=2)
+        acceptor, made = start(listener, limit)
+        clients = [connect(listener) for _ in range(15)]
+        await until(lambda: len(made) == 15)
+        clients += [connect(listener) for _ in range(5)]
+        await until(lambda: len(made) == 20)
+        assert (limit.open, limit.accepting) == (20, 0)
+        release.set()
+        await asyncio.sleep(0.05)
+        assert (limit.open, limit.accepting) == (20, 0)
+        acceptor.close()
+        for client in clients:
+            client.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_connection_that_fails_before_it_is_made_frees_its_place(listener, monkeypatch):
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+
+        async def reset(*args: Any, **kwargs: Any) -> Any:
+            raise ConnectionResetError("gone while queued")
+
+        monkeypatch.setattr(loop, "connect_accepted_socket", reset)
+        limit = WorkerConnections(limit=20, margin=2)
+        acceptor, made = start(listener, limit)
+        clients = [connect(listener) for _ in range(5)]
+        await until(lambda: listener.attempts >= 6)  # five accepted, then the queue was empty
+        await asyncio.sleep(0.05)
+        assert made == [] and (limit.open, limit.accepting) == (0, 0)
+        acceptor.close()
+        for client in clients:
+            client.close()
+
+    asyncio.run(scenario())
+
+
 def test_closed_acceptor_accepts_nothing(listener):
     async def scenario() -> None:
         acceptor, made = start(listener, WorkerConnections(limit=100))

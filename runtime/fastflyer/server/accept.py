@@ -38,10 +38,20 @@ class WorkerConnections:
         # Room to answer 503s and health checks at the limit, small next to the limit itself.
         self.margin = max(16, limit // 10) if margin is None else margin
         self.open = 0
+        self.accepting = 0  # accepted, not yet made (a TLS handshake included)
         self._on_close: list[Callable[[], None]] = []
 
+    def accepted(self) -> None:
+        self.accepting += 1
+
+    def not_made(self) -> None:
+        """An accepted connection failed before it was made (or right after: either way it
+        is counted once, and an extra call is absorbed at zero)."""
+        self.accepting = max(0, self.accepting - 1)
+
     def opened(self) -> bool:
-        """Count a new connection; True when it is over the limit."""
+        """Count a new connection (no longer accepting); True when it is over the limit."""
+        self.accepting = max(0, self.accepting - 1)
         self.open += 1
         return self.open > self.limit
 
@@ -53,9 +63,9 @@ class WorkerConnections:
     def over_limit(self) -> bool:
         return self.open > self.limit
 
-    def room(self, accepting: int) -> bool:
-        """Whether one more connection may be accepted, ``accepting`` being on their way in."""
-        return self.open + accepting < self.limit + self.margin
+    def room(self) -> bool:
+        """Whether one more connection may be accepted."""
+        return self.open + self.accepting < self.limit + self.margin
 
     def on_close(self, wake: Callable[[], None]) -> None:
         self._on_close.append(wake)
@@ -96,7 +106,6 @@ class BatchAcceptor:
         self._fd = sock.fileno()
         self._closed = False
         self._watching = False
-        self._accepting = 0  # accepted, protocol not yet connected
         self._retry: asyncio.TimerHandle | None = None
         self._backoff = FIRST_BACKOFF
         self._logged_at = -LOG_INTERVAL
@@ -107,7 +116,7 @@ class BatchAcceptor:
 
     def _accept(self) -> None:
         for _ in range(MAX_ACCEPTS_PER_WAKEUP):
-            if not self.connections.room(self._accepting):
+            if not self.connections.room():
                 self._pause(MAX_BACKOFF)  # a closing connection resumes it sooner
                 self._warn(f"{self.connections.open} connections open (flyer_worker_connections="
                            f"{self.connections.limit}): new ones wait in the listen queue")
@@ -126,16 +135,20 @@ class BatchAcceptor:
                 return
             self._backoff = FIRST_BACKOFF
             conn.setblocking(False)
-            self._accepting += 1
+            self.connections.accepted()
             self.loop.create_task(self._connect(conn))
 
     async def _connect(self, conn: socket.socket) -> None:
+        # Counted as accepting until the protocol's connection_made counts it as open: a
+        # connection counted as both stopped accepting short of the limit in a burst.
         try:
             await self.loop.connect_accepted_socket(self.protocol_factory, conn, ssl=self.ssl)
         except OSError:
+            self.connections.not_made()
             conn.close()  # the client went away before the transport was set up
-        finally:
-            self._accepting -= 1
+        except BaseException:
+            self.connections.not_made()
+            raise
 
     def _watch(self) -> None:
         self._retry = None
