@@ -41,12 +41,15 @@ def test_one_worker_has_no_master_and_recycles_without_refusing(tmp_path):
     with run_server(cwd=project, env=env) as srv:
         assert worker_pids(srv.proc.pid) == set()
         with LoadGenerator(srv.port, "/flyer/work?ms=5", concurrency=8) as load:
-            load.wait_for(400, timeout=60)
+            # Under load until four recycles: the limit is checked on uvicorn's 0.1 s tick,
+            # so how many requests one incarnation serves past it depends on the machine.
+            wait_until(lambda: srv.log().count("recycling worker") >= 4, timeout=60,
+                       interval=0.1)
             outcomes = load.stop()
         assert srv.proc.poll() is None  # the same process (PID) serves on
         recycles = srv.log().count("recycling worker")
     print(f"single process: {len(outcomes)} requests, {recycles} recycles: {summary(outcomes)}")
-    assert recycles >= 4
+    assert recycles >= 4 and len(outcomes) >= 4 * 40
     assert all(o.ok for o in outcomes), summary([o for o in outcomes if not o.ok])
 
 
