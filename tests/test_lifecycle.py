@@ -321,6 +321,8 @@ def test_boot_line_summarises_the_settings(tmp_path):
 def test_metrics_show_every_process_and_each_workers_loop_lag(tmp_path, engine):
     project = write_project(tmp_path, PROBE_PROJECT)
     with run_server(cwd=project, env={"flyer_workers": "2", "flyer_server": engine}) as srv:
+        # The server answers once its first worker is up; the second may still be starting.
+        wait_until(lambda: len(worker_pids(srv.proc.pid)) == 2, timeout=20)
         workers = worker_pids(srv.proc.pid)
         time.sleep(2.5)  # each worker reports its loop lag once a second
         text = "".join(httpx.get(srv.url("/metrics"), timeout=5).text for _ in range(4))
