@@ -18,7 +18,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.projects import write_project
-from tests.support import free_port, need_redis, run_server
+from tests.support import child_pids, free_port, need_redis, run_server
 
 TRACED_PROJECT = {
     "app/tracing/__init__.py": "from .router import router\n",
@@ -155,6 +155,12 @@ def test_spans_from_both_workers_share_one_trace_with_the_outbound_call(tmp_path
     write_project(tmp_path, TRACED_PROJECT)
     target = f"http://127.0.0.1:{receiver.port}/echo"
     with run_server(cwd=tmp_path, env=_traced_env(receiver)) as srv:
+        # The server answers once its first worker is up; both must be there to serve.
+        deadline = time.monotonic() + 20
+        while len(child_pids(srv.proc.pid)) < 2:
+            assert time.monotonic() < deadline, "the second worker never started"
+            time.sleep(0.05)
+
         def call(n: int) -> dict:
             with httpx.Client(timeout=10) as client:  # a fresh connection per request
                 response = client.get(srv.url(f"/flyer/trace/work/{n}"), params={"target": target},
