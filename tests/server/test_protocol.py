@@ -355,6 +355,37 @@ def test_a_connection_that_sends_nothing_is_closed_after_the_head_deadline():
     run(scenario)
 
 
+def test_blank_lines_between_requests_do_not_hold_a_connection_open():
+    # llhttp skips blank lines before a request, and any bytes stop uvicorn's keep-alive
+    # timer: the head deadline is what closes such a connection.
+    async def scenario(app: App) -> None:
+        protocol, transport = Server(app).connect()
+        await feed(protocol, [head(b"/a")])
+        assert transport.written == ok(b"/a 0")
+        deadline = asyncio.get_running_loop().time() + HEAD_TIMEOUT + 3
+        while not transport.closed:
+            assert asyncio.get_running_loop().time() < deadline, "still open"
+            protocol.data_received(b"\r\n\r\n")
+            await asyncio.sleep(HEAD_TIMEOUT / 4)
+        assert transport.written == ok(b"/a 0")
+
+    run(scenario)
+
+
+def test_a_body_after_a_head_read_alone_is_not_counted_as_a_head():
+    async def scenario(app: App) -> None:
+        protocol, transport = Server(app).connect()
+        body = b"b" * (8 * MAX_HEAD)
+        request = post(b"/e", body)
+        head_end = request.index(b"\r\n\r\n") + 4
+        await feed(protocol, [request[:head_end], *slices(request[head_end:], 1000), head(b"/n")])
+        assert transport.written == ok(b"/e %d" % len(body)) + ok(b"/n 0")
+        assert app.bodies == [body, b""]
+        assert not transport.eof
+
+    run(scenario)
+
+
 # --- 4. flyer_worker_connections ------------------------------------------------------------------
 
 def test_requests_over_the_connection_limit_get_503_but_health_checks_pass(monkeypatch):
@@ -383,5 +414,19 @@ def test_requests_over_the_connection_limit_get_503_but_health_checks_pass(monke
         await settle()
         await feed(fifth, [head(b"/c")])
         assert fifth_t.written == ok(b"/c 0")
+
+    run(scenario)
+
+
+def test_a_head_read_alone_over_the_connection_limit_gets_503(monkeypatch):
+    limit = WorkerConnections(limit=1)
+    monkeypatch.setattr(GuardedHttpToolsProtocol, "connection_limit", limit)
+
+    async def scenario(app: App) -> None:
+        server = Server(app)
+        (_, first_t), (second, second_t) = (server.connect() for _ in range(2))
+        await feed(second, [head(b"/a")])
+        assert second_t.written == RESPONSE_503 and second_t.eof
+        assert app.bodies == [] and first_t.written == b""
 
     run(scenario)

@@ -7,7 +7,8 @@ The guards follow the parser, not the responses: a head starts when the previous
 body has been read (or the connection opened) and ends at its blank line, so an answer sent
 before the body is read, or pipelined requests, are measured like any other. The head is
 counted to the exact byte whatever the TCP segmentation: the parser is fed up to the end of
-each head, and of each body, separately.
+each head, and of each body, separately. The usual read, one whole head between requests and
+nothing after it, is fed at once: its checks are a few attribute reads and one search.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ from fastflyer.application.middleware.health import LIVENESS_PATHS, READINESS_PA
 from fastflyer.server.accept import WorkerConnections, worker_connections
 from fastflyer.server.heap import memory_returner
 from fastflyer.settings import FlyerSettings, get_settings
+
+# The base class's methods, looked up once rather than on the class at every call.
+_parse = HttpToolsProtocol.data_received
+_headers_complete = HttpToolsProtocol.on_headers_complete
+_message_complete = HttpToolsProtocol.on_message_complete
+_response_complete = HttpToolsProtocol.on_response_complete
 
 
 def _refusal(status: bytes, message: bytes, *headers: bytes) -> bytes:
@@ -47,23 +54,15 @@ def health_paths(settings: FlyerSettings) -> frozenset[bytes]:
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    """Per request this costs a search for the end of the head and a few attribute writes; the
-    deadline is enforced by one periodic sweep per server, not by a timer per request."""
+    """Per request this costs a search for the end of the head and a few attribute reads and
+    writes; the deadline is enforced by one periodic sweep per server, not by a timer per
+    request."""
 
-    # Per process, read from the settings by the first connection (class attributes: instance
-    # attributes would cost every connection memory).
+    # Per process, read from the settings by the first connection.
     max_head_bytes = 0
     head_timeout = 0.0
     health_paths: frozenset[bytes] = frozenset()
     connection_limit: WorkerConnections | None = None
-
-    # Per connection; class defaults until a connection needs its own.
-    _counted = False  # counted in connection_limit
-    _over_limit = False  # opened over flyer_worker_connections
-    _refusal: bytes | None = None  # the answer instead of the current (or next) response
-    _discarding = False  # refused: what the client still sends is dropped
-    _unparsed = b""  # read behind a queued request, parsed once that request starts
-    _body_left = 0  # bytes of a Content-Length body still to come; 0 for a chunked one
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -82,12 +81,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._in_head = True
-        self._head_bytes = 0
+        # Instance attributes all (no class defaults): the interpreter reads those fastest.
+        self._in_head = True  # the parser is in a request head, or between requests
+        self._head_bytes = 0  # of the current head, counted so far
         self._tail = b""  # the last bytes parsed, for an end of head split between reads
         self._head_since: float | None = self.loop.time()  # a silent connection is slowloris too
-        self._over_limit = self.connection_limit.opened()
-        self._counted = True
+        self._body_left = 0  # bytes of a Content-Length body still to come; 0 for a chunked one
+        self._refusal: bytes | None = None  # the answer instead of the current (or next) response
+        self._discarding = False  # refused: what the client still sends is dropped
+        self._unparsed = b""  # read behind a queued request, parsed once that request starts
+        self._over_limit = self.connection_limit.opened()  # opened over flyer_worker_connections
+        self._counted = True  # counted in connection_limit
         state = self.server_state
         memory_returner.connection_opened(len(state.connections))
         if not getattr(state, "_fastflyer_sweeping", False):
@@ -112,9 +116,26 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.connection_limit.closed()
 
     # --- bytes in -----------------------------------------------------------------------------
-    # Once per request or per read, the base class is called by name: super() costs a lookup.
 
     def data_received(self, data: bytes) -> None:
+        if (self._in_head and not self._head_bytes and not self.pipeline and not self._unparsed
+                and not self._discarding):
+            size = len(data)
+            if data.find(END_OF_HEAD) == size - 4 >= 0 and size <= self.max_head_bytes:
+                # The usual read: one whole head, between requests, with nothing after it.
+                self._head_bytes = size  # on_headers_complete resets it
+                _parse(self, data)
+                if self._refusal is not None:
+                    self._refuse(self._refusal)
+                elif self._head_bytes:  # blank lines only, which llhttp skips: no head yet
+                    if self._head_since is None:
+                        self._head_since = self.loop.time()
+                elif not self._in_head and self._counted and not self.transport.is_closing():
+                    self._body_left = self._content_length()
+                return
+        self._data_received(data)
+
+    def _data_received(self, data: bytes) -> None:
         # The parser is fed up to the end of each head and of each body, so that every byte
         # is known to be head or body whatever the segmentation.
         if self._discarding:
@@ -152,7 +173,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 piece, data = data[:size], data[size:]
             else:
                 piece, data = data, b""
-            HttpToolsProtocol.data_received(self, piece)
+            _parse(self, piece)
             if self._refusal is not None:
                 self._refuse(self._refusal)
                 return
@@ -193,18 +214,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             elif not self._is_health_check():
                 self._refusal = RESPONSE_503
                 return
-        HttpToolsProtocol.on_headers_complete(self)
+        _headers_complete(self)
 
     def _is_health_check(self) -> bool:
         path = self.url.partition(b"?")[0]
         return path in self.health_paths and self.parser.get_method() in (b"GET", b"HEAD")
 
     def on_message_complete(self) -> None:
-        if self._refusal is not None:
-            return  # refused in on_headers_complete: there is no request
-        self._in_head = True
-        self._tail = b""
-        HttpToolsProtocol.on_message_complete(self)
+        if self._refusal is None:  # else refused in on_headers_complete: there is no request
+            self._in_head = True
+            self._tail = b""
+            _message_complete(self)
 
     # --- refusing -----------------------------------------------------------------------------
 
@@ -231,8 +251,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # --- bytes out ----------------------------------------------------------------------------
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()  # starts a queued request, resumes reading
-        if self.transport.is_closing():
+        _response_complete(self)  # starts a queued request, resumes reading
+        if (self._refusal is None and not self._unparsed) or self.transport.is_closing():
             return
         if self._refusal is not None:
             response, self._refusal = self._refusal, None
