@@ -157,8 +157,11 @@ class FixedPathRoutes(BaseRoute):
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
             return Match.NONE, {}
-        if not (self._may_match(scope["path"]) or self._may_match(_without_root(scope))):
-            return Match.NONE, {}
+        path = scope["path"]
+        if not self._may_match(path):
+            bare = _without_root(scope)
+            if bare is path or not self._may_match(bare):  # no root_path: the same path again
+                return Match.NONE, {}
         partial: tuple[BaseRoute, Scope] | None = None
         for route in self.routes:
             match, child_scope = route.matches(scope)
